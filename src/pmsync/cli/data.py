@@ -1,0 +1,164 @@
+"""``pmsync sync`` and ``pmsync status``: pulling the sources and seeing how it went."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from pmsync.cli._common import EXIT_FAILED, console, err_console, fail, load, open_store, print_json
+
+
+def _progress_enabled(as_json: bool) -> bool:
+    return sys.stderr.isatty() and not as_json
+
+
+def sync(
+    ctx: typer.Context,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
+    ] = None,
+    full: Annotated[
+        bool, typer.Option(help="Re-read everything and reconcile deletions.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Pull every enabled source once; exit 1 when a source failed."""
+    from pmsync.sync import StreamResult, run_sync
+
+    config = load(ctx)
+    store = open_store(config)
+    try:
+        if _progress_enabled(as_json):
+            with Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), console=err_console,
+                transient=True,
+            ) as progress:
+                task = progress.add_task("syncing", total=None)
+
+                def on_page(result: StreamResult) -> None:
+                    progress.update(
+                        task,
+                        description=f"{result.source}/{result.stream}: {result.pages} pages, "
+                        f"{result.created + result.updated + result.unchanged} records",
+                    )
+
+                report = run_sync(store, config.sources, only=source, full=full, on_page=on_page)
+        else:
+            report = run_sync(store, config.sources, only=source, full=full)
+    except KeyError as err:
+        fail(f"error: {err.args[0]}")
+    finally:
+        store.close()
+    if as_json:
+        print_json({"ok": report.ok, "runs": [r.as_dict() for r in report.results]})
+    else:
+        table = Table(title="sync")
+        for column in ("source", "stream", "status", "pages", "created", "updated", "unchanged",
+                       "deleted", "quarantined", "requests", "304s", "retries"):
+            table.add_column(column, justify="left" if column in ("source", "stream") else "right")
+        for r in report.results:
+            table.add_row(
+                r.source, r.stream, r.status if r.status == "ok" else f"[red]{r.status}[/red]",
+                *(str(v) for v in (r.pages, r.created, r.updated, r.unchanged, r.deleted,
+                                   r.quarantined, r.requests, r.not_modified, r.retries)),
+            )
+        console.print(table)
+        for r in report.results:
+            if r.error:
+                err_console.print(f"{r.source}/{r.stream}: {r.error}", markup=False)
+    if not report.ok:
+        err_console.print(f"failed: {', '.join(report.failed_sources)}", markup=False)
+        raise typer.Exit(EXIT_FAILED)
+
+
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Show each source's last sync runs and the quarantined records."""
+    config = load(ctx)
+    store = open_store(config)
+    try:
+        runs = store.list_runs(limit=500)
+        quarantined = store.quarantined(limit=50)
+    finally:
+        store.close()
+    latest: dict[tuple[str, str], Any] = {}
+    for run in runs:
+        latest.setdefault((run.source, run.stream), run)
+    sources: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "type": src.type,
+            "enabled": src.enabled,
+            "streams": [
+                _run_json(latest[(name, spec.name)])
+                for spec in (src.connector.streams if src.connector else ())
+                if (name, spec.name) in latest
+            ],
+        }
+        for name, src in config.sources.items()
+    ]
+    payload = {
+        "database": store.describe(),
+        "sources": sources,
+        "quarantined": [
+            {"source": q.source, "stream": q.stream, "kind": q.record_kind,
+             "external_id": q.external_id, "reason": q.reason, "at": q.at.isoformat(),
+             "times": q.times}
+            for q in quarantined
+        ],
+    }
+    if as_json:
+        print_json(payload)
+        return
+    console.print(f"database: {payload['database']}", markup=False)
+    table = Table(title="sources")
+    for column in ("source", "type", "stream", "last run", "status", "records", "error"):
+        table.add_column(column)
+    for src in sources:
+        if not src["streams"]:
+            table.add_row(src["name"], src["type"], "-", "never", "-", "-",
+                          "" if src["enabled"] else "disabled")
+        for run in src["streams"]:
+            table.add_row(src["name"], src["type"], run["stream"], run["started_at"],
+                          run["status"], str(run["created"] + run["updated"] + run["unchanged"]),
+                          run["error"] or "")
+    console.print(table)
+    if quarantined:
+        q_table = Table(title="quarantined records")
+        for column in ("source", "kind", "id", "reason"):
+            q_table.add_column(column)
+        for q in quarantined:
+            q_table.add_row(q.source, q.record_kind, q.external_id, q.reason)
+        console.print(q_table)
+
+
+def _run_json(run: Any) -> dict[str, Any]:
+    return {
+        "stream": run.stream,
+        "status": run.status,
+        "full": run.full,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "pages": run.pages,
+        "created": run.created,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+        "deleted": run.deleted,
+        "quarantined": run.quarantined,
+        "requests": run.requests,
+        "not_modified": run.not_modified,
+        "retries": run.retries,
+        "error": run.error,
+    }
+
+
+def register(app: typer.Typer) -> None:
+    """Add the data commands to ``app``."""
+    app.command("sync")(sync)
+    app.command("status")(status)

@@ -1,0 +1,1 @@
+"""Alembic revisions, one module each (loaded by Alembic from this directory)."""

@@ -1,0 +1,346 @@
+"""The store: one door to the database for the sync engine, linking, rules and reports.
+
+SQLite is the embedded default (``var/pmsync.db``, WAL so readers never wait for
+the writer); PostgreSQL is chosen by URL for production and replicas. What the
+store promises:
+
+* ``write_page`` stores a page's records and its cursor in ONE transaction, so a
+  crash anywhere resumes from the last stored cursor without loss or duplicates;
+* writes are set-based (see ``pmsync.upsert``), unchanged records are not rewritten;
+* a database that cannot be used raises ``DatabaseUnreachable`` with one line
+  naming the URL (password redacted) and the reason, never a driver traceback;
+* the schema is Alembic's: ``upgrade()`` migrates to head with the migrations
+  shipped in the package; ``is_current()`` says whether that is needed.
+
+On SQLite, write transactions start with ``BEGIN IMMEDIATE``: two threads that
+both read then write would otherwise deadlock on the lock upgrade and fail with
+"database is locked" instead of waiting for the busy timeout.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from pmsync import model
+from pmsync.connectors import Clock, utc_now
+from pmsync.errors import DatabaseUnreachable
+from pmsync.records import Page
+from pmsync.upsert import KindCounts, PageCounts, insert_for, json_dumps, write_records
+
+__all__ = ["KindCounts", "PageCounts", "QuarantineEntry", "RunInfo", "RunStatus", "Store"]
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+RunStatus = Literal["running", "ok", "failed"]
+_WRITE = "pmsync_write"
+_T = TypeVar("_T")
+_PG_MIGRATION_LOCK = 0x706D73796E63  # "pmsync": one upgrade at a time across replicas
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """A sync run as ``pmsync status`` shows it."""
+
+    id: int
+    source: str
+    stream: str
+    full: bool
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    pages: int
+    created: int
+    updated: int
+    unchanged: int
+    deleted: int
+    quarantined: int
+    requests: int
+    not_modified: int
+    retries: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineEntry:
+    """A record that could not be stored, with the reason and the payload."""
+
+    source: str
+    stream: str
+    record_kind: str
+    external_id: str
+    reason: str
+    payload: Any
+    first_at: datetime
+    at: datetime
+    times: int
+
+
+def redact(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _reason(err: BaseException) -> str:
+    inner = err.orig if isinstance(err, DBAPIError) and err.orig is not None else err
+    lines = [line.strip() for line in str(inner).splitlines() if line.strip()]
+    return lines[0] if lines else type(inner).__name__
+
+
+def _prepare_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN, not the driver (see module docstring).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _snapshot(cls: type[_T], row: object, **given: Any) -> _T:
+    names = [f.name for f in fields(cls) if f.name not in given]  # type: ignore[arg-type]
+    return cls(**given, **{name: getattr(row, name) for name in names})
+
+
+class Store:
+    """The database of one pmsync installation."""
+
+    def __init__(self, engine: Engine, *, now: Clock = utc_now) -> None:
+        self.engine = engine
+        self.now = now
+        self._writer = engine.execution_options(**{_WRITE: True})
+        self._source_ids: dict[str, int] = {}
+
+    @classmethod
+    def open(cls, url: str | None, *, var_dir: Path, now: Clock = utc_now) -> Store:
+        """Connect to ``url`` (default: SQLite ``var_dir/pmsync.db``) and check it answers."""
+        if url is None:
+            var_dir.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{(var_dir / 'pmsync.db').resolve()}"
+        shown = redact(url)
+        try:
+            parsed = make_url(url)
+            backend = parsed.get_backend_name()
+            if backend not in ("sqlite", "postgresql"):
+                raise DatabaseUnreachable(
+                    f"cannot use database {shown}: pmsync supports sqlite:/// and "
+                    "postgresql+psycopg:// URLs"
+                )
+            kwargs: dict[str, Any] = {"json_serializer": json_dumps}
+            if backend == "postgresql":
+                kwargs["pool_pre_ping"] = True
+                kwargs["connect_args"] = {"connect_timeout": 10}
+            engine = create_engine(parsed, **kwargs)
+        except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as err:
+            raise DatabaseUnreachable(f"cannot use database {shown}: {_reason(err)}") from err
+        if backend == "sqlite":
+            _prepare_sqlite(engine)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as err:
+            engine.dispose()
+            raise DatabaseUnreachable(f"cannot use database {shown}: {_reason(err)}") from err
+        return cls(engine, now=now)
+
+    def describe(self) -> str:
+        """Return the database URL for people to read (password hidden)."""
+        return redact(self.engine.url.render_as_string(hide_password=False))
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    # --- schema ---------------------------------------------------------------------
+
+    def _alembic_config(self) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+        return cfg
+
+    def upgrade(self) -> None:
+        """Migrate the schema to the newest revision (idempotent, safe across replicas)."""
+        cfg = self._alembic_config()
+        with self._writer.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def current_revisions(self) -> set[str]:
+        """Return the revisions the database is at (empty before the first upgrade)."""
+        with self.engine.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads())
+
+    def is_current(self) -> bool:
+        """Tell whether the schema is at the newest revision."""
+        heads = set(ScriptDirectory.from_config(self._alembic_config()).get_heads())
+        return self.current_revisions() == heads
+
+    # --- sessions -----------------------------------------------------------------
+
+    @contextmanager
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """Yield an ORM session in a transaction: committed on success, rolled back on error."""
+        bind = self.engine if readonly else self._writer
+        with Session(bind, expire_on_commit=False) as s, s.begin():
+            yield s
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """Yield a Core connection in a write transaction."""
+        with self._writer.begin() as conn:
+            yield conn
+
+    # --- sources and cursors -----------------------------------------------------------
+
+    def source_id(self, name: str, *, kind: str | None = None) -> int:
+        """Return the id of source ``name``, creating it on first use."""
+        if name in self._source_ids:
+            return self._source_ids[name]
+        table = model.table_of(model.Source)
+        with self.transaction() as conn:
+            stmt = insert_for(conn, table).values(name=name, kind=kind, created_at=self.now())
+            conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+            found = conn.scalar(select(model.Source.id).where(model.Source.name == name))
+        assert found is not None
+        self._source_ids[name] = found
+        return found
+
+    def get_cursor(self, source: str, stream: str) -> dict[str, Any] | None:
+        """Return the stored cursor of ``stream`` (None before the first page)."""
+        with self.engine.connect() as conn:
+            return conn.scalar(
+                select(model.SyncCursor.cursor)
+                .join(model.Source, model.Source.id == model.SyncCursor.source_id)
+                .where(model.Source.name == source, model.SyncCursor.stream == stream)
+            )
+
+    def _set_cursor(
+        self, conn: Connection, source_id: int, stream: str, cursor: Mapping[str, Any]
+    ) -> None:
+        table = model.table_of(model.SyncCursor)
+        stmt = insert_for(conn, table).values(
+            source_id=source_id, stream=stream, cursor=dict(cursor), updated_at=self.now()
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["source_id", "stream"],
+                set_={"cursor": stmt.excluded.cursor, "updated_at": stmt.excluded.updated_at},
+            )
+        )
+
+    # --- writing pages --------------------------------------------------------------
+
+    def write_page(self, source: str, stream: str, page: Page, run_id: int | None) -> PageCounts:
+        """Store ``page``'s records, its cursor and the run's counts in one transaction."""
+        source_id = self.source_id(source)
+        now = self.now()
+        with self.transaction() as conn:
+            counts = write_records(
+                conn, source_id, stream, page.records, page.complete_ids, page.scope, now
+            )
+            if run_id is not None:
+                run = model.SyncRun
+                conn.execute(
+                    update(run)
+                    .where(run.id == run_id)
+                    .values(
+                        pages=run.pages + 1,
+                        created=run.created + counts.created,
+                        updated=run.updated + counts.updated,
+                        unchanged=run.unchanged + counts.unchanged,
+                        deleted=run.deleted + counts.deleted,
+                        quarantined=run.quarantined + counts.quarantined,
+                    )
+                )
+            if page.cursor is not None:
+                self._set_cursor(conn, source_id, stream, page.cursor)
+        return counts
+
+    # --- sync runs and quarantine ------------------------------------------------------
+
+    def start_run(self, source: str, stream: str, *, full: bool = False) -> int:
+        """Record that a pull of ``stream`` starts; return the run id."""
+        source_id = self.source_id(source)
+        with self.session() as s:
+            run = model.SyncRun(source_id=source_id, stream=stream, full=full)
+            run.started_at, run.status = self.now(), "running"
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: RunStatus,
+        error: str | None = None,
+        requests: int = 0,
+        not_modified: int = 0,
+        retries: int = 0,
+    ) -> None:
+        """Record how a run ended, with the connector's request counters."""
+        with self.session() as s:
+            run = s.get_one(model.SyncRun, run_id)
+            run.status = status
+            run.finished_at = self.now()
+            run.error = error
+            run.requests, run.not_modified, run.retries = requests, not_modified, retries
+
+    def list_runs(
+        self, *, source: str | None = None, stream: str | None = None, limit: int = 50
+    ) -> list[RunInfo]:
+        """Return the newest runs first, optionally of one source and stream."""
+        run = model.SyncRun
+        query = (
+            select(run, model.Source.name)
+            .join(model.Source, model.Source.id == run.source_id)
+            .order_by(run.started_at.desc(), run.id.desc())
+            .limit(limit)
+        )
+        if source is not None:
+            query = query.where(model.Source.name == source)
+        if stream is not None:
+            query = query.where(run.stream == stream)
+        with self.session(readonly=True) as s:
+            return [_snapshot(RunInfo, r, source=name) for r, name in s.execute(query)]
+
+    def quarantined(self, *, source: str | None = None, limit: int = 100) -> list[QuarantineEntry]:
+        """Return quarantined records, the most recent first."""
+        q = model.Quarantine
+        query = (
+            select(q, model.Source.name)
+            .join(model.Source, model.Source.id == q.source_id)
+            .order_by(q.at.desc(), q.id.desc())
+            .limit(limit)
+        )
+        if source is not None:
+            query = query.where(model.Source.name == source)
+        with self.session(readonly=True) as s:
+            return [_snapshot(QuarantineEntry, e, source=name) for e, name in s.execute(query)]

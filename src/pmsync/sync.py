@@ -1,0 +1,254 @@
+"""The sync engine: every configured source and stream, page by page, crash-safe.
+
+For each stream the engine asks the connector for pages since the stored cursor
+and hands each page to the store, which writes the records and the new cursor
+in one transaction. A crash at any point therefore resumes from the last
+stored page, with nothing lost and nothing doubled (upserts are idempotent).
+
+One failing source never stops the others: its error is recorded on its sync
+run and reported, and the next source runs. An authentication failure ends the
+source's remaining streams at once (every one of them would fail the same way).
+Failures are logged on transitions only: "failing" once, "recovered" once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pmsync.connectors import Clock, Connector, ConnectorContext, RequestStats, utc_now
+from pmsync.errors import AuthenticationError, SourceError, TransientSourceError
+from pmsync.upsert import PageCounts
+
+if TYPE_CHECKING:
+    from pmsync.config.sources import Source
+    from pmsync.store import Store
+
+log = logging.getLogger("pmsync.sync")
+
+
+@dataclass
+class StreamResult:
+    """What one sync run of one stream did: the figures ``pmsync sync --json`` prints."""
+
+    source: str
+    stream: str
+    status: str = "ok"
+    full: bool = False
+    pages: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    requests: int = 0
+    not_modified: int = 0
+    retries: int = 0
+    error: str | None = None
+    error_class: str | None = None
+    """``authentication``, ``transient``, ``fatal`` or ``bug``: what kind of failure."""
+    run_id: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def add(self, counts: PageCounts) -> None:
+        """Add a stored page's counts."""
+        self.pages += 1
+        self.created += counts.created
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+        self.deleted += counts.deleted
+        self.quarantined += counts.quarantined
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the figures as JSON-ready values."""
+        data = asdict(self)
+        for key in ("started_at", "finished_at"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+
+@dataclass
+class SyncReport:
+    """The results of one sync pass over several sources."""
+
+    results: list[StreamResult] = field(default_factory=list)
+
+    @property
+    def failed_sources(self) -> list[str]:
+        """Return the sources with at least one failed stream, in order."""
+        seen: list[str] = []
+        for r in self.results:
+            if r.status == "failed" and r.source not in seen:
+                seen.append(r.source)
+        return seen
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether every stream succeeded."""
+        return not self.failed_sources
+
+
+PageCallback = Callable[[StreamResult], None]
+
+
+def make_connector(source: Source, context: ConnectorContext) -> Connector:
+    """Instantiate the connector of a validated source."""
+    if source.connector is None or source.settings is None:
+        raise SourceError(f"source {source.name}: connector {source.type!r} is not installed")
+    return source.connector(source.settings, context)  # type: ignore[arg-type]
+
+
+def _wants_full(store: Store, source: Source, stream: str, now: datetime) -> bool:
+    """Tell whether the source's periodic full reconciliation is due for ``stream``."""
+    for run in store.list_runs(source=source.name, stream=stream, limit=200):
+        if run.full and run.status == "ok":
+            return now - run.started_at >= source.options.full_every
+    return False
+
+
+def sync_stream(
+    store: Store,
+    source: Source,
+    connector: Connector,
+    stream: str,
+    *,
+    full: bool,
+    stop: threading.Event | None = None,
+    on_page: PageCallback | None = None,
+) -> StreamResult:
+    """Pull one stream into the store, page by page; never raise for a source error."""
+    stats = connector.context.stats = RequestStats()
+    result = StreamResult(source=source.name, stream=stream, full=full)
+    result.run_id = store.start_run(source.name, stream, full=full)
+    result.started_at = connector.context.now()
+    cursor = None if full else store.get_cursor(source.name, stream)
+    try:
+        for page in connector.pull(stream, cursor, full=full):
+            result.add(store.write_page(source.name, stream, page, result.run_id))
+            if on_page is not None:
+                on_page(result)
+            if stop is not None and stop.is_set():
+                result.error = "stopped before the end of the stream; the next sync resumes"
+                break
+    except SourceError as err:
+        result.status, result.error = "failed", str(err)
+        result.error_class = _error_class(err)
+    except Exception as err:  # a connector bug must not stop the other sources
+        log.exception("source %s stream %s: unexpected error", source.name, stream)
+        result.status, result.error = "failed", f"unexpected {type(err).__name__}: {err}"
+        result.error_class = "bug"
+    finally:
+        result.requests, result.not_modified = stats.requests, stats.not_modified
+        result.retries = stats.retries
+        result.finished_at = connector.context.now()
+        store.finish_run(
+            result.run_id,
+            status="ok" if result.status == "ok" else "failed",
+            error=result.error,
+            requests=stats.requests,
+            not_modified=stats.not_modified,
+            retries=stats.retries,
+        )
+    return result
+
+
+def _log_transition(store: Store, result: StreamResult, previous: str | None) -> None:
+    if result.status == "failed" and previous != "failed":
+        log.warning("source %s stream %s failing: %s", result.source, result.stream, result.error)
+    elif result.status == "ok" and previous == "failed":
+        log.warning("source %s stream %s recovered", result.source, result.stream)
+    elif result.status == "failed":
+        log.debug(
+            "source %s stream %s still failing: %s", result.source, result.stream, result.error
+        )
+
+
+def run_sync(
+    store: Store,
+    sources: Mapping[str, Source],
+    *,
+    only: Iterable[str] | None = None,
+    full: bool = False,
+    now: Clock = utc_now,
+    stop: threading.Event | None = None,
+    on_page: PageCallback | None = None,
+    request_timeout: float = 30.0,
+    retry_budget: float = 300.0,
+) -> SyncReport:
+    """Run one pass over the enabled sources (or ``only`` those named) and their streams."""
+    wanted = list(only) if only is not None else None
+    unknown = sorted(set(wanted or []) - set(sources))
+    if unknown:
+        raise KeyError(f"no source named {', '.join(unknown)}; sources are {sorted(sources)}")
+    report = SyncReport()
+    for name, source in sources.items():
+        if (wanted is not None and name not in wanted) or (wanted is None and not source.enabled):
+            continue
+        context = ConnectorContext(
+            source_name=name,
+            now=now,
+            request_timeout=request_timeout,
+            retry_budget=retry_budget,
+            logger=logging.getLogger(f"pmsync.source.{name}"),
+        )
+        try:
+            connector = make_connector(source, context)
+        except Exception as err:
+            result = StreamResult(source=name, stream="*", status="failed", error=str(err))
+            report.results.append(result)
+            log.warning("source %s cannot start: %s", name, err)
+            continue
+        try:
+            for spec in connector.streams:
+                if stop is not None and stop.is_set():
+                    break
+                previous = store.list_runs(source=name, stream=spec.name, limit=1)
+                stream_full = full or _wants_full(store, source, spec.name, now())
+                result = sync_stream(
+                    store,
+                    source,
+                    connector,
+                    spec.name,
+                    full=stream_full,
+                    stop=stop,
+                    on_page=on_page,
+                )
+                report.results.append(result)
+                _log_transition(store, result, previous[0].status if previous else None)
+                if result.error_class == "authentication":
+                    break
+        finally:
+            connector.close()
+    return report
+
+
+def _error_class(err: SourceError) -> str:
+    if isinstance(err, AuthenticationError):
+        return "authentication"
+    if isinstance(err, TransientSourceError):
+        return "transient"
+    return "fatal"
+
+
+def check_sources(sources: Mapping[str, Source], now: Clock = utc_now) -> list[str]:
+    """Probe every enabled source for ``config validate --online``; return problem lines."""
+    problems: list[str] = []
+    for name, source in sources.items():
+        if not source.enabled:
+            continue
+        try:
+            connector = make_connector(
+                source, ConnectorContext(source_name=name, now=now, retry_budget=20.0)
+            )
+            try:
+                problems.extend(f"sources.yaml: sources.{name}: {p}" for p in connector.check())
+            finally:
+                connector.close()
+        except SourceError as err:
+            problems.append(f"sources.yaml: sources.{name}: {err}")
+    return problems

@@ -1,0 +1,492 @@
+"""Set-based writing of one page of records (the engine of ``Store.write_page``).
+
+A page may hold thousands of records, and the daemon writes pages all day, so
+nothing here issues one statement per record. Per table and page:
+
+1. one ``SELECT external_id, payload_hash, deleted_at`` for the page's ids;
+2. new and changed rows (hash differs, or the row was marked deleted) go into
+   one multi-row ``INSERT .. ON CONFLICT (source_id, external_id) DO UPDATE``;
+   unchanged rows only get ``last_seen_at`` bumped by one ``UPDATE .. IN``.
+
+Statements are cut into chunks only where the backend's bind-parameter limit
+forces it (SQLite 32766, PostgreSQL 65535). Within a page the last record for
+an id wins, a ``Deletion`` included, so the upsert never sees a duplicate key.
+The columns of each kind are declared in ``KINDS``; the mapping walks them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pmsync import model
+from pmsync.errors import StoreError
+from pmsync.records import Deletion, PersonRef, Quarantined, Record
+
+MAX_PARAMS = 30_000
+"""Bind parameters per statement: under SQLite's 32766 and PostgreSQL's 65535."""
+
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    """How one record kind maps onto its table."""
+
+    table: Table
+    scope_column: str | None
+    """The column ``Page.scope`` is matched against when reconciling deletions."""
+    renames: Mapping[str, str] = field(default_factory=dict)
+    person_lists: tuple[str, ...] = ()
+
+
+def _spec(cls: type[model.RecordColumns], scope: str | None, **renames: str) -> KindSpec:
+    return KindSpec(model.table_of(cls), scope, renames)
+
+
+KINDS: dict[str, KindSpec] = {
+    "work_item": _spec(model.WorkItem, "container"),
+    "work_item_change": _spec(model.WorkItemChange, "item_external_id"),
+    "worklog": _spec(model.Worklog, "item_external_id"),
+    "source_milestone": _spec(model.SourceMilestone, "container"),
+    "commit": _spec(model.Commit, "repository"),
+    "pull_request": _spec(model.PullRequest, "repository"),
+    "calendar_event": KindSpec(
+        model.table_of(model.CalendarEvent),
+        "calendar_id",
+        {"start": "starts_at", "end": "ends_at", "attendees": "attendee_logins"},
+        ("attendees",),
+    ),
+}
+"""Record kind → table; ``Page.scope`` matches ``scope_column`` (see docs/store.md)."""
+
+
+@dataclass(slots=True)
+class KindCounts:
+    """What writing did to the rows of one record kind."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+
+    def add(self, other: KindCounts) -> None:
+        """Add ``other``'s counts to these."""
+        for name in _COUNT_NAMES:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+_COUNT_NAMES = ("created", "updated", "unchanged", "deleted", "quarantined")
+
+
+@dataclass(slots=True)
+class PageCounts:
+    """Counts per record kind for one page (or, added up, for a run), with totals."""
+
+    kinds: dict[str, KindCounts] = field(default_factory=dict)
+
+    def of(self, kind: str) -> KindCounts:
+        """Return the counts of ``kind`` (created empty on first use)."""
+        return self.kinds.setdefault(kind, KindCounts())
+
+    def _total(self, name: str) -> int:
+        return sum(getattr(c, name) for c in self.kinds.values())
+
+    @property
+    def created(self) -> int:
+        """Rows inserted, all kinds."""
+        return self._total("created")
+
+    @property
+    def updated(self) -> int:
+        """Rows whose content changed (or that came back after a deletion), all kinds."""
+        return self._total("updated")
+
+    @property
+    def unchanged(self) -> int:
+        """Rows seen again with the same content, all kinds."""
+        return self._total("unchanged")
+
+    @property
+    def deleted(self) -> int:
+        """Rows marked deleted, all kinds."""
+        return self._total("deleted")
+
+    @property
+    def quarantined(self) -> int:
+        """Records put in quarantine, all kinds."""
+        return self._total("quarantined")
+
+    def add(self, other: PageCounts) -> None:
+        """Add ``other``'s counts to these."""
+        for kind, counts in other.kinds.items():
+            self.of(kind).add(counts)
+
+    def totals(self) -> dict[str, int]:
+        """Return the totals by count name."""
+        return {name: self._total(name) for name in _COUNT_NAMES}
+
+
+def json_default(value: Any) -> Any:
+    """Serialise the non-JSON values records may carry (dates, decimals, sets)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def json_dumps(value: Any) -> str:
+    """Dump JSON the way the store does (the engine's ``json_serializer``)."""
+    return json.dumps(value, default=json_default, ensure_ascii=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _strip_nul(value: Any) -> Any:
+    # PostgreSQL refuses NUL in text and JSONB; SQLite would keep it. Same data on both.
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_strip_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    return value
+
+
+def record_row(record: Record, spec: KindSpec) -> tuple[dict[str, Any], list[PersonRef]]:
+    """Map ``record`` to its column values (with ``payload_hash``) and the people in it."""
+    row: dict[str, Any] = {}
+    people: list[PersonRef] = []
+    for f in fields(record):
+        if f.name == "external_id":
+            continue
+        value = getattr(record, f.name)
+        name = spec.renames.get(f.name, f.name)
+        if f.name in spec.person_lists:
+            people.extend(value)
+            value = [p.login for p in value]
+        elif isinstance(value, PersonRef) or (value is None and f"{name}_login" in spec.table.c):
+            name = f"{name}_login"
+            if value is not None:
+                people.append(value)
+                value = value.login
+        row[name] = _plain(value)
+    dumped = json.dumps(row, default=json_default, sort_keys=True, ensure_ascii=False)
+    if "\x00" in dumped or "\\u0000" in dumped:
+        row = _strip_nul(row)
+        dumped = json.dumps(row, default=json_default, sort_keys=True, ensure_ascii=False)
+    row["payload_hash"] = hashlib.sha256(dumped.encode()).hexdigest()
+    return row, people
+
+
+def insert_for(conn: Connection, table: Table) -> Any:
+    """Return the dialect's ``insert`` (with ``on_conflict_*``) for ``table``."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        return sqlite.insert(table)
+    if name == "postgresql":
+        return postgresql.insert(table)
+    raise StoreError(f"pmsync supports SQLite and PostgreSQL, not {name}")
+
+
+def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """Yield ``items`` in slices of at most ``size``."""
+    size = max(1, size)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def upsert_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    update_columns: Iterable[str],
+    set_extra: Callable[[Any], Mapping[str, Any]] | None = None,
+) -> None:
+    """Insert ``rows``; on a conflict on ``keys``, update ``update_columns``.
+
+    Executed as one statement with a list of parameters: SQLAlchemy's
+    "insertmanyvalues" (used because of ``RETURNING``) sends it as multi-row
+    ``VALUES`` batches sized to the backend's parameter limit, compiled once.
+    """
+    if not rows:
+        return
+    stmt = insert_for(conn, table)
+    set_ = {c: stmt.excluded[c] for c in update_columns}
+    if set_extra is not None:
+        set_.update(set_extra(stmt))
+    upsert = stmt.on_conflict_do_update(index_elements=list(keys), set_=set_)
+    conn.execute(upsert.returning(*table.primary_key.columns), list(rows))
+
+
+@dataclass(slots=True)
+class _Sorted:
+    rows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    deletions: dict[str, set[str]] = field(default_factory=dict)
+    quarantined: dict[tuple[str, str], Quarantined] = field(default_factory=dict)
+    people: dict[str, PersonRef] = field(default_factory=dict)
+
+
+def _sort(records: Iterable[Record]) -> _Sorted:
+    out = _Sorted()
+    for record in records:
+        if isinstance(record, Deletion):
+            out.rows.get(record.record_kind, {}).pop(record.external_id, None)
+            out.deletions.setdefault(record.record_kind, set()).add(record.external_id)
+            continue
+        if isinstance(record, Quarantined):
+            out.quarantined[(record.record_kind, record.external_id)] = record
+            continue
+        spec = KINDS.get(record.kind)
+        try:
+            if spec is None:
+                raise ValueError(f"the store has no table for record kind {record.kind!r}")
+            row, people = record_row(record, spec)
+        except (TypeError, ValueError) as err:
+            reason = f"cannot store {record.kind} {record.external_id}: {err}"
+            out.quarantined[(record.kind, record.external_id)] = Quarantined(
+                record.external_id, record.kind, reason, repr(record)
+            )
+            continue
+        out.deletions.get(record.kind, set()).discard(record.external_id)
+        out.rows.setdefault(record.kind, {})[record.external_id] = row
+        for person in people:
+            known = out.people.get(person.login)
+            out.people[person.login] = PersonRef(
+                person.login,
+                person.display_name or (known.display_name if known else None),
+                person.email or (known.email if known else None),
+            )
+    return out
+
+
+def _write_kind(
+    conn: Connection, source_id: int, spec: KindSpec, rows: dict[str, dict[str, Any]], now: datetime
+) -> KindCounts:
+    table, counts = spec.table, KindCounts()
+    ids = list(rows)
+    existing: dict[str, tuple[str, datetime | None]] = {}
+    for chunk in chunked(ids, MAX_PARAMS):
+        query = select(table.c.external_id, table.c.payload_hash, table.c.deleted_at).where(
+            table.c.source_id == source_id, table.c.external_id.in_(chunk)
+        )
+        existing.update(
+            (r.external_id, (r.payload_hash, r.deleted_at)) for r in conn.execute(query)
+        )
+    to_write: list[dict[str, Any]] = []
+    unchanged: list[str] = []
+    for external_id, row in rows.items():
+        before = existing.get(external_id)
+        if before is None:
+            counts.created += 1
+        elif before[0] != row["payload_hash"] or before[1] is not None:
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+            unchanged.append(external_id)
+            continue
+        to_write.append(
+            {
+                **row,
+                "source_id": source_id,
+                "external_id": external_id,
+                "deleted_at": None,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+        )
+    keep = {"id", "source_id", "external_id", "first_seen_at"} | _LINK_COLUMNS
+    update_columns = [c.name for c in table.c if c.name not in keep]
+    upsert_rows(conn, table, to_write, ("source_id", "external_id"), update_columns)
+    for chunk in chunked(unchanged, MAX_PARAMS):
+        conn.execute(
+            update(table)
+            .where(table.c.source_id == source_id, table.c.external_id.in_(chunk))
+            .values(last_seen_at=now)
+        )
+    return counts
+
+
+_LINK_COLUMNS = {"project_id", "deliverable_id", "milestone_id"}
+
+
+def _mark_deleted(
+    conn: Connection, source_id: int, table: Table, ids: Sequence[str], now: datetime
+) -> int:
+    deleted = 0
+    for chunk in chunked(ids, MAX_PARAMS):
+        result = conn.execute(
+            update(table)
+            .where(
+                table.c.source_id == source_id,
+                table.c.external_id.in_(chunk),
+                table.c.deleted_at.is_(None),
+            )
+            .values(deleted_at=now)
+        )
+        deleted += result.rowcount
+    return deleted
+
+
+def _reconcile(
+    conn: Connection,
+    source_id: int,
+    spec: KindSpec,
+    still_there: frozenset[str],
+    scope: str | None,
+    now: datetime,
+) -> int:
+    table = spec.table
+    query = select(table.c.external_id).where(
+        table.c.source_id == source_id, table.c.deleted_at.is_(None)
+    )
+    if scope is not None:
+        assert spec.scope_column is not None
+        query = query.where(table.c[spec.scope_column] == scope)
+    present: list[str] = list(conn.scalars(query))
+    gone = [eid for eid in present if eid not in still_there]
+    return _mark_deleted(conn, source_id, table, gone, now)
+
+
+def _quarantine(
+    conn: Connection,
+    source_id: int,
+    stream: str,
+    entries: Iterable[Quarantined],
+    now: datetime,
+) -> None:
+    table = model.table_of(model.Quarantine)
+    rows = [
+        {
+            "source_id": source_id,
+            "stream": stream,
+            "record_kind": q.record_kind,
+            "external_id": q.external_id,
+            "reason": q.reason,
+            "payload": _safe_payload(q.payload),
+            "first_at": now,
+            "at": now,
+            "times": 1,
+        }
+        for q in entries
+    ]
+    upsert_rows(
+        conn,
+        table,
+        rows,
+        ("source_id", "record_kind", "external_id"),
+        ("stream", "reason", "payload", "at"),
+        lambda stmt: {"times": table.c.times + 1},
+    )
+
+
+def _release_from_quarantine(
+    conn: Connection, source_id: int, kind: str, ids: Sequence[str]
+) -> None:
+    # A record that now maps (a fixed connector, a corrected payload) leaves quarantine.
+    table = model.table_of(model.Quarantine)
+    for chunk in chunked(ids, MAX_PARAMS):
+        conn.execute(
+            delete(table).where(
+                table.c.source_id == source_id,
+                table.c.record_kind == kind,
+                table.c.external_id.in_(chunk),
+            )
+        )
+
+
+def _safe_payload(payload: Any) -> Any:
+    try:
+        return _strip_nul(json.loads(json_dumps(payload)))
+    except (TypeError, ValueError):
+        return {"unserialisable": repr(payload)}
+
+
+def _upsert_identities(
+    conn: Connection, source_id: int, people: Mapping[str, PersonRef], now: datetime
+) -> None:
+    table = model.table_of(model.Identity)
+    rows = [
+        {
+            "source_id": source_id,
+            "login": p.login,
+            "display_name": p.display_name,
+            "email": p.email,
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+        for p in people.values()
+    ]
+    upsert_rows(
+        conn,
+        table,
+        rows,
+        ("source_id", "login"),
+        ("last_seen_at",),
+        lambda stmt: {
+            "display_name": func.coalesce(stmt.excluded.display_name, table.c.display_name),
+            "email": func.coalesce(stmt.excluded.email, table.c.email),
+        },
+    )
+
+
+def write_records(
+    conn: Connection,
+    source_id: int,
+    stream: str,
+    records: Sequence[Record],
+    complete_ids: Mapping[str, frozenset[str]] | None,
+    scope: str | None,
+    now: datetime,
+) -> PageCounts:
+    """Write a page's records on ``conn`` (inside the caller's transaction); return counts."""
+    counts = PageCounts()
+    page = _sort(records)
+    for kind, ids in page.deletions.items():
+        if ids and kind not in KINDS:
+            for external_id in ids:
+                reason = f"deletion of unknown record kind {kind!r}"
+                page.quarantined[(kind, external_id)] = Quarantined(external_id, kind, reason)
+    unknown = sorted(set(complete_ids or {}) - set(KINDS))
+    if unknown:
+        raise StoreError(f"complete_ids names record kinds the store does not keep: {unknown}")
+    if scope is not None:
+        unscoped = sorted(k for k in complete_ids or {} if KINDS[k].scope_column is None)
+        if unscoped:
+            raise StoreError(f"record kinds {unscoped} cannot be reconciled within a scope")
+    _upsert_identities(conn, source_id, page.people, now)
+    for kind, rows in page.rows.items():
+        counts.of(kind).add(_write_kind(conn, source_id, KINDS[kind], rows, now))
+        _release_from_quarantine(conn, source_id, kind, list(rows))
+    for kind, ids in page.deletions.items():
+        if kind in KINDS and ids:
+            counts.of(kind).deleted += _mark_deleted(
+                conn, source_id, KINDS[kind].table, sorted(ids), now
+            )
+    for kind, still_there in (complete_ids or {}).items():
+        counts.of(kind).deleted += _reconcile(
+            conn, source_id, KINDS[kind], frozenset(still_there), scope, now
+        )
+    _quarantine(conn, source_id, stream, page.quarantined.values(), now)
+    for kind, _ in page.quarantined:
+        counts.of(kind).quarantined += 1
+    return counts

@@ -1,0 +1,85 @@
+"""Shared fixtures: a migrated store on SQLite and, when configured, on PostgreSQL.
+
+Tests that take ``store`` (or ``db_url``) run once per backend. PostgreSQL runs
+only when ``PMSYNC_TEST_DATABASE_URL`` is set (``.ci/run`` sets it); otherwise
+those runs are skipped with the reason. Each PostgreSQL test gets a schema of
+its own, selected through the URL's ``options=-csearch_path=...``, so parallel
+or repeated runs never see each other's rows, and anything that only takes a
+URL (the CLI, the daemon) can be pointed at it too. The schema is dropped
+afterwards.
+
+Other test modules use the fixtures ``db_backend``, ``db_url``, ``store`` and
+``make_store`` (a factory for more stores on the same database: replicas,
+reopening after a crash).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from pmsync.connectors import Clock, utc_now
+from pmsync.store import Store
+
+PG_ENV = "PMSYNC_TEST_DATABASE_URL"
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def _postgres_schema_url() -> Iterator[str]:
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql+psycopg://user@host/db)")
+    schema = f"pmsync_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """The backend under test: ``sqlite`` or ``postgresql``."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(db_backend: str, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database of ``db_backend`` of this test's own."""
+    if db_backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'pmsync.db'}"
+    else:
+        yield from _postgres_schema_url()
+
+
+@pytest.fixture
+def make_store(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Store]]:
+    """Return a factory of migrated stores on ``db_url``; all are closed afterwards."""
+    opened: list[Store] = []
+
+    def factory(now: Clock = utc_now) -> Store:
+        store = Store.open(db_url, var_dir=tmp_path / "var", now=now)
+        opened.append(store)
+        store.upgrade()
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: Callable[..., Store]) -> Store:
+    """A migrated store on a database of this test's own, on each backend."""
+    return make_store()

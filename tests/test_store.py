@@ -1,0 +1,316 @@
+"""The store as the sync engine and an operator see it: idempotent, atomic, lossless."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+from pmsync import model
+from pmsync.errors import DatabaseUnreachable
+from pmsync.records import (
+    CalendarEvent,
+    Commit,
+    Deletion,
+    Page,
+    PersonRef,
+    PullRequest,
+    Quarantined,
+    Record,
+    SourceMilestone,
+    WorkItem,
+    WorkItemChange,
+    Worklog,
+)
+from pmsync.store import Store
+
+T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+BERLIN = timezone(timedelta(hours=1))
+
+
+def item(n: int, *, title: str | None = None, container: str = "PAY", **kw: Any) -> WorkItem:
+    return WorkItem(
+        external_id=str(n),
+        key=f"{container}-{n}",
+        title=title or f"Item {n}",
+        container=container,
+        item_type="Story",
+        status="In Progress",
+        status_category="in_progress",
+        created_at=T0,
+        updated_at=T0 + timedelta(minutes=n),
+        assignee=PersonRef(f"user{n % 7}", f"User {n % 7}"),
+        labels=("backend", "q1"),
+        **{"custom": {"team": "payments", "n": n}, **kw},
+    )
+
+
+def count(store: Store, table: type[model.Base], **where: Any) -> int:
+    with store.session(readonly=True) as s:
+        query = select(func.count()).select_from(table)
+        for column, value in where.items():
+            query = query.where(getattr(table, column) == value)
+        return s.scalar(query) or 0
+
+
+def live_ids(store: Store, table: type[model.RecordColumns]) -> set[str]:
+    with store.session(readonly=True) as s:
+        query = select(table.external_id).where(table.deleted_at.is_(None))
+        return set(s.scalars(query))
+
+
+def write(store: Store, records: Sequence[Record], **page: Any) -> Any:
+    return store.write_page("jira", "issues", Page(records, **page), None)
+
+
+def test_writing_the_same_10000_items_twice_keeps_10000_rows(store: Store) -> None:
+    items = [item(n) for n in range(10_000)]
+    first = write(store, items)  # one big page: statements must chunk, not fail
+    assert (first.created, first.updated, first.unchanged) == (10_000, 0, 0)
+    again = [write(store, items[i : i + 1000]) for i in range(0, 10_000, 1000)]
+    assert sum(c.unchanged for c in again) == 10_000
+    assert sum(c.created + c.updated for c in again) == 0
+    assert count(store, model.WorkItem) == 10_000
+    assert count(store, model.Identity) == 7
+
+
+def test_changed_records_count_as_updated_and_are_rewritten(store: Store) -> None:
+    write(store, [item(1), item(2), item(3)])
+    counts = write(store, [item(1), item(2, title="Renamed"), item(4)])
+    assert counts.of("work_item").created == 1
+    assert counts.of("work_item").updated == 1
+    assert counts.of("work_item").unchanged == 1
+    with store.session(readonly=True) as s:
+        row = s.scalars(select(model.WorkItem).where(model.WorkItem.external_id == "2")).one()
+        assert row.title == "Renamed"
+        assert row.labels == ["backend", "q1"]
+        assert row.custom == {"team": "payments", "n": 2}
+
+
+def test_duplicate_ids_in_one_page_last_one_wins(store: Store) -> None:
+    counts = write(store, [item(1, title="old"), item(1, title="new")])
+    assert counts.created == 1
+    with store.session(readonly=True) as s:
+        assert s.scalars(select(model.WorkItem.title)).all() == ["new"]
+
+
+def test_a_failed_page_leaves_the_committed_pages_and_their_cursor(store: Store) -> None:
+    store.write_page("jira", "issues", Page([item(1), item(2)], cursor={"updated": "p1"}), None)
+
+    def explode(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "sync_cursor" in statement:  # the page's rows are already sent by now
+            raise RuntimeError("power cut")
+
+    event.listen(store.engine, "before_cursor_execute", explode)
+    try:
+        with pytest.raises(RuntimeError, match="power cut"):
+            page = Page([item(2, title="changed"), item(3)], cursor={"updated": "p2"})
+            store.write_page("jira", "issues", page, None)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", explode)
+
+    assert store.get_cursor("jira", "issues") == {"updated": "p1"}
+    assert live_ids(store, model.WorkItem) == {"1", "2"}
+    with store.session(readonly=True) as s:
+        assert s.scalar(select(model.WorkItem.title).where(model.WorkItem.external_id == "2")) == (
+            "Item 2"
+        )
+    # resuming from the stored cursor writes the page in flight exactly once
+    page = Page([item(2, title="changed"), item(3)], cursor={"updated": "p2"})
+    counts = store.write_page("jira", "issues", page, None)
+    assert (counts.created, counts.updated) == (1, 1)
+    assert store.get_cursor("jira", "issues") == {"updated": "p2"}
+
+
+def test_a_page_without_cursor_keeps_the_previous_one(store: Store) -> None:
+    assert store.get_cursor("jira", "issues") is None
+    write(store, [item(1)], cursor={"at": 1})
+    write(store, [item(2)])
+    assert store.get_cursor("jira", "issues") == {"at": 1}
+    assert store.get_cursor("jira", "worklogs") is None
+
+
+def test_quarantine_keeps_reason_and_payload_and_the_page_goes_on(store: Store) -> None:
+    bad = Quarantined("77", "work_item", "no status in payload", {"key": "PAY-77", "f": [1]})
+    counts = write(store, [item(1), bad])
+    assert counts.created == 1
+    assert counts.of("work_item").quarantined == 1
+    write(store, [bad])
+    [entry] = store.quarantined(source="jira")
+    assert (entry.record_kind, entry.external_id, entry.stream) == ("work_item", "77", "issues")
+    assert entry.reason == "no status in payload"
+    assert entry.payload == {"key": "PAY-77", "f": [1]}
+    assert entry.times == 2
+    write(store, [item(77)])  # the connector learnt to map it
+    assert store.quarantined() == []
+
+
+def test_an_unstorable_record_is_quarantined_not_fatal(store: Store) -> None:
+    weird = item(5, custom={"when": object()})
+    counts = write(store, [item(1), weird])
+    assert counts.created == 1
+    [entry] = store.quarantined()
+    assert entry.external_id == "5"
+    assert "not JSON-serialisable" in entry.reason
+
+
+def test_deletions_mark_rows_and_keep_history(store: Store) -> None:
+    write(store, [item(1), item(2)])
+    counts = write(store, [Deletion("2", "work_item"), Deletion("404", "work_item")])
+    assert counts.of("work_item").deleted == 1
+    assert live_ids(store, model.WorkItem) == {"1"}
+    assert count(store, model.WorkItem) == 2  # still there for reports
+    again = write(store, [item(2)])  # it came back, unchanged
+    assert again.updated == 1
+    assert live_ids(store, model.WorkItem) == {"1", "2"}
+
+
+def test_complete_ids_reconcile_deletions_within_the_scope(store: Store) -> None:
+    write(store, [item(n, container="PAY") for n in range(1, 5)])
+    write(store, [item(n, container="OPS") for n in range(10, 13)])
+    counts = write(
+        store, [item(1, container="PAY")], complete_ids={"work_item": {"1", "3"}}, scope="PAY"
+    )
+    assert counts.of("work_item").deleted == 2
+    assert live_ids(store, model.WorkItem) == {"1", "3", "10", "11", "12"}
+    counts = write(store, [], complete_ids={"work_item": frozenset({"1", "3", "10"})})
+    assert counts.deleted == 2  # no scope: the whole stream
+    assert live_ids(store, model.WorkItem) == {"1", "3", "10"}
+
+
+def test_every_record_kind_is_stored_with_its_people(store: Store) -> None:
+    alice = PersonRef("alice", "Alice", "alice@example.com")
+    records: list[Record] = [
+        item(1),
+        WorkItemChange("c1", "1", T0, "status", "To Do", "In Progress", alice),
+        Worklog("w1", "1", alice, T0, 3600, T0),
+        SourceMilestone("v1", "1.0", "PAY", due_date=date(2024, 6, 1)),
+        Commit("org/api@abc", "abc", "org/api", "fix", T0, T0, PersonRef("alice")),
+        PullRequest("org/api#3", 3, "org/api", "Fix", "open", T0, T0, author=alice),
+        CalendarEvent(
+            "cal/e1",
+            "cal",
+            "Status meeting",
+            T0,
+            T0 + timedelta(hours=1),
+            T0,
+            attendees=(alice, PersonRef("bob", "Bob")),
+        ),
+    ]
+    counts = write(store, records)
+    assert {k: c.created for k, c in counts.kinds.items()} == {
+        "work_item": 1, "work_item_change": 1, "worklog": 1, "source_milestone": 1,
+        "commit": 1, "pull_request": 1, "calendar_event": 1,
+    }  # fmt: skip
+    with store.session(readonly=True) as s:
+        event_row = s.scalars(select(model.CalendarEvent)).one()
+        assert event_row.attendee_logins == ["alice", "bob"]
+        assert event_row.ends_at - event_row.starts_at == timedelta(hours=1)
+        who = {i.login: (i.display_name, i.email) for i in s.scalars(select(model.Identity))}
+    # "alice" without details in the commit does not erase what other records told
+    assert who["alice"] == ("Alice", "alice@example.com")
+    assert who["bob"] == ("Bob", None)
+    assert write(store, records).unchanged == 7
+
+
+def test_timestamps_come_back_aware_utc(store: Store) -> None:
+    berlin = datetime(2024, 3, 1, 10, 30, tzinfo=BERLIN)
+    write(store, [item(1, resolved_at=berlin)])
+    with store.session(readonly=True) as s:
+        row = s.scalars(select(model.WorkItem)).one()
+    assert row.resolved_at == berlin
+    assert row.resolved_at is not None and row.resolved_at.tzinfo == UTC
+    assert row.created_at.tzinfo == UTC and row.first_seen_at.tzinfo == UTC
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    with pytest.raises(Exception, match="naive datetime"), store.session() as s:
+        s.add(model.Person(name="Ann", created_at=datetime(2024, 1, 1)))
+
+
+def test_sync_runs_count_what_their_pages_stored(store: Store) -> None:
+    clock = iter(T0 + timedelta(seconds=i) for i in range(100))
+    store.now = lambda: next(clock)
+    run = store.start_run("jira", "issues", full=True)
+    store.write_page("jira", "issues", Page([item(1), item(2)]), run)
+    store.write_page("jira", "issues", Page([item(2), item(3)], cursor={"x": 1}), run)
+    store.finish_run(run, status="ok", requests=4, not_modified=1, retries=2)
+    failed = store.start_run("jira", "worklogs")
+    store.finish_run(failed, status="failed", error="HTTP 503 from jira.example.com")
+    newest, oldest = store.list_runs(source="jira")
+    assert (newest.stream, newest.status, newest.error) == (
+        "worklogs",
+        "failed",
+        "HTTP 503 from jira.example.com",
+    )
+    assert (oldest.pages, oldest.created, oldest.unchanged, oldest.full) == (2, 3, 1, True)
+    assert (oldest.requests, oldest.not_modified, oldest.retries) == (4, 1, 2)
+    assert oldest.finished_at is not None and oldest.finished_at > oldest.started_at
+    assert store.list_runs(source="github") == []
+
+
+def test_two_stores_on_one_database_see_each_others_pages(
+    make_store: Callable[..., Store],
+) -> None:
+    first, second = make_store(), make_store()
+    first.write_page("jira", "issues", Page([item(1)], cursor={"p": 1}), None)
+    counts = second.write_page("jira", "issues", Page([item(1), item(2)], cursor={"p": 2}), None)
+    assert (counts.created, counts.unchanged) == (1, 1)
+    assert first.get_cursor("jira", "issues") == {"p": 2}
+
+
+def test_default_database_is_a_sqlite_file_in_var_dir(tmp_path: Path) -> None:
+    store = Store.open(None, var_dir=tmp_path / "var")
+    try:
+        store.upgrade()
+        assert store.is_current()
+        assert (tmp_path / "var" / "pmsync.db").exists()
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "postgresql+psycopg://pm:s3cret@127.0.0.1:1/pmsync",
+            r"cannot use database postgresql\+psycopg://pm:\*\*\*@127\.0\.0\.1:1/pmsync: .+",
+        ),
+        ("sqlite:////nonexistent/dir/pmsync.db", r"sqlite:////nonexistent/dir/pmsync.db: .*open"),
+        ("mysql://pm:s3cret@db/pmsync", r"pm:\*\*\*@db/pmsync: pmsync supports sqlite"),
+        ("not a url at all", r"cannot use database not a url at all: "),
+    ],
+)
+def test_an_unusable_database_is_one_clear_line(url: str, message: str, tmp_path: Path) -> None:
+    with pytest.raises(DatabaseUnreachable, match=message) as caught:
+        Store.open(url, var_dir=tmp_path)
+    text = str(caught.value)
+    assert "s3cret" not in text
+    assert "\n" not in text
+
+
+def test_concurrent_writers_wait_for_each_other_instead_of_failing(
+    make_store: Callable[..., Store],
+) -> None:
+    stores = [make_store(), make_store()]
+
+    def sync(store: Store, offset: int) -> None:
+        for page in range(15):
+            start = offset + page * 20
+            records = [item(n) for n in range(start, start + 20)]
+            store.write_page(f"jira{offset}", "issues", Page(records, cursor={"p": page}), None)
+
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(sync, s, i * 1000) for i, s in enumerate(stores)]:
+            future.result()
+    assert count(stores[0], model.WorkItem) == 600
+    assert stores[1].get_cursor("jira0", "issues") == {"p": 14}
