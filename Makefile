@@ -20,8 +20,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src connectors tests bench
-	$(BIN)/ruff format --check src connectors tests bench
+	$(BIN)/ruff check src connectors tests $(wildcard bench)
+	$(BIN)/ruff format --check src connectors tests $(wildcard bench)
 	$(BIN)/mypy src $(foreach c,$(CONNECTORS),$(c)src)
 
 bench: $(STAMP)

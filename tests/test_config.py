@@ -29,6 +29,12 @@ from pmsync.errors import ConfigError
 from pmsync.records import Page
 from pmsync.secrets import Secret
 
+SANDBOX_SECRETS = (
+    "PMSYNC_SANDBOX_JIRA_TOKEN",
+    "PMSYNC_SANDBOX_GITHUB_TOKEN",
+    "PMSYNC_SANDBOX_GCAL_CLIENT_SECRET",
+    "PMSYNC_SANDBOX_GCAL_REFRESH_TOKEN",
+)
 REPO = Path(__file__).resolve().parents[1]
 TOKEN_VALUE = "s3cr3t-token-value-never-shown"
 
@@ -421,10 +427,29 @@ def test_durations(text: str | int, seconds: int) -> None:
     assert parse_duration(text).total_seconds() == seconds
 
 
-def test_committed_config_validates() -> None:
+def test_committed_config_validates(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the demo config refers to the sandbox's credentials through the environment
+    for name in SANDBOX_SECRETS:
+        monkeypatch.setenv(name, "sandbox-value")
     config = load_config(REPO / "config", load_connectors())
-    assert set(config.projects) >= {"PAY", "CRM"}
+    assert set(config.projects) == {"PAY", "CRM", "MOB"}
+    assert set(config.sources) == {"jira", "github", "gcal", "ics"}
     assert len(config.costs("PAY")) == 3
+
+
+def test_committed_config_names_each_missing_sandbox_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in SANDBOX_SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError) as caught:
+        load_config(REPO / "config", load_connectors())
+    assert {p.key for p in caught.value.problems} == {
+        "sources.jira.token",
+        "sources.github.token",
+        "sources.gcal.credentials.client_secret",
+        "sources.gcal.credentials.refresh_token",
+    }
 
 
 def test_database_url_reveals_the_password_only_at_use(

@@ -108,4 +108,4 @@ def test_two_connectors_with_one_name_are_refused(plugin_module: str) -> None:
 
 def test_the_bundled_connectors_are_installed() -> None:
     registry = load_connectors()
-    assert {"ics"} <= set(registry)
+    assert {"jira", "github", "gcal", "ics"} <= set(registry)

@@ -183,6 +183,24 @@ def test_complete_ids_reconcile_deletions_within_the_scope(store: Store) -> None
     assert live_ids(store, model.WorkItem) == {"1", "3", "10"}
 
 
+def test_complete_after_keeps_history_before_a_sliding_window(store: Store) -> None:
+    def event(n: int, start: datetime) -> CalendarEvent:
+        return CalendarEvent(f"cal/e{n}", "cal", "Status", start, start + timedelta(hours=1), T0)
+
+    window_start = T0 + timedelta(days=10)
+    write(store, [event(1, T0), event(2, window_start), event(3, window_start + timedelta(1))])
+    # a full listing of the window no longer has e3; e1 is simply before the window
+    counts = write(
+        store,
+        [event(2, window_start)],
+        complete_ids={"calendar_event": frozenset({"cal/e2"})},
+        scope="cal",
+        complete_after=window_start,
+    )
+    assert counts.of("calendar_event").deleted == 1
+    assert live_ids(store, model.CalendarEvent) == {"cal/e1", "cal/e2"}
+
+
 def test_every_record_kind_is_stored_with_its_people(store: Store) -> None:
     alice = PersonRef("alice", "Alice", "alice@example.com")
     records: list[Record] = [

@@ -220,6 +220,8 @@ class CalendarEvent(Record):
     location: str | None = None
     recurring_event_id: str | None = None
     url: str | None = None
+    event_type: str = "default"
+    """``default``, or what the calendar knows it to be: ``outOfOffice``, ``focusTime``..."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", ensure_utc(self.start))
@@ -275,3 +277,6 @@ class Page:
     complete_ids: Mapping[str, frozenset[str]] | None = None
     scope: str | None = None
     """What ``complete_ids`` covers (e.g. one calendar or repository); None is the whole stream."""
+    complete_after: datetime | None = None
+    """For time-windowed sources: ``complete_ids`` covers only records from this time on
+    (calendar events starting then or later), so history before a sliding window is kept."""

@@ -178,6 +178,8 @@ def classify_http(
     text = _text(body)
     detail = _detail(text)
     said = f" ({detail})" if detail else ""
+    # An HTTP-date is relative to the server's clock: its Date header, when it sent one.
+    now = _server_date(headers) or now
     retry_after = parse_retry_after(_header(headers, "Retry-After"), now)
     remaining = (_header(headers, "X-RateLimit-Remaining") or "").strip()
     lowered = text.lower()
@@ -206,6 +208,17 @@ def classify_http(
             )
         return TransientSourceError(f"{what}: HTTP {status}{said}")
     return FatalSourceError(f"{what}: HTTP {status}{said}")
+
+
+def _server_date(headers: Mapping[str, str]) -> datetime | None:
+    value = _header(headers, "Date")
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _rate_limit_wait(

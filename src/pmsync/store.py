@@ -263,7 +263,14 @@ class Store:
         now = self.now()
         with self.transaction() as conn:
             counts = write_records(
-                conn, source_id, stream, page.records, page.complete_ids, page.scope, now
+                conn,
+                source_id,
+                stream,
+                page.records,
+                page.complete_ids,
+                page.scope,
+                now,
+                page.complete_after,
             )
             if run_id is not None:
                 run = model.SyncRun

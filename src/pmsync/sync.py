@@ -25,6 +25,7 @@ from pmsync.errors import AuthenticationError, SourceError, TransientSourceError
 from pmsync.upsert import PageCounts
 
 if TYPE_CHECKING:
+    from pmsync.config import Config
     from pmsync.config.sources import Source
     from pmsync.store import Store
 
@@ -122,7 +123,9 @@ def sync_stream(
     on_page: PageCallback | None = None,
 ) -> StreamResult:
     """Pull one stream into the store, page by page; never raise for a source error."""
-    stats = connector.context.stats = RequestStats()
+    # The counters are shared with the connector's HTTP hooks: read deltas, never replace them.
+    stats = connector.context.stats
+    before = RequestStats(stats.requests, stats.not_modified, stats.retries, stats.waited_seconds)
     result = StreamResult(source=source.name, stream=stream, full=full)
     result.run_id = store.start_run(source.name, stream, full=full)
     result.started_at = connector.context.now()
@@ -143,16 +146,17 @@ def sync_stream(
         result.status, result.error = "failed", f"unexpected {type(err).__name__}: {err}"
         result.error_class = "bug"
     finally:
-        result.requests, result.not_modified = stats.requests, stats.not_modified
-        result.retries = stats.retries
+        result.requests = stats.requests - before.requests
+        result.not_modified = stats.not_modified - before.not_modified
+        result.retries = stats.retries - before.retries
         result.finished_at = connector.context.now()
         store.finish_run(
             result.run_id,
             status="ok" if result.status == "ok" else "failed",
             error=result.error,
-            requests=stats.requests,
-            not_modified=stats.not_modified,
-            retries=stats.retries,
+            requests=result.requests,
+            not_modified=result.not_modified,
+            retries=result.retries,
         )
     return result
 
@@ -179,6 +183,7 @@ def run_sync(
     on_page: PageCallback | None = None,
     request_timeout: float = 30.0,
     retry_budget: float = 300.0,
+    sleep: Callable[[float], None] | None = None,
 ) -> SyncReport:
     """Run one pass over the enabled sources (or ``only`` those named) and their streams."""
     wanted = list(only) if only is not None else None
@@ -194,6 +199,7 @@ def run_sync(
             now=now,
             request_timeout=request_timeout,
             retry_budget=retry_budget,
+            sleep=sleep,
             logger=logging.getLogger(f"pmsync.source.{name}"),
         )
         try:
@@ -252,3 +258,15 @@ def check_sources(sources: Mapping[str, Source], now: Clock = utc_now) -> list[s
         except SourceError as err:
             problems.append(f"sources.yaml: sources.{name}: {err}")
     return problems
+
+
+def sync_configured(config: Config, store: Store, **options: Any) -> SyncReport:
+    """Run ``run_sync`` over the configured sources, then link people across tools.
+
+    This is the one entry point the CLI and the daemon share.
+    """
+    from pmsync.people import link_people
+
+    report = run_sync(store, config.sources, **options)
+    link_people(store, config.settings.people, {n: s.type for n, s in config.sources.items()})
+    return report

@@ -44,6 +44,8 @@ class KindSpec:
     """The column ``Page.scope`` is matched against when reconciling deletions."""
     renames: Mapping[str, str] = field(default_factory=dict)
     person_lists: tuple[str, ...] = ()
+    time_column: str | None = None
+    """The column ``Page.complete_after`` is compared with (calendar events' start)."""
 
 
 def _spec(cls: type[model.RecordColumns], scope: str | None, **renames: str) -> KindSpec:
@@ -62,6 +64,7 @@ KINDS: dict[str, KindSpec] = {
         "calendar_id",
         {"start": "starts_at", "end": "ends_at", "attendees": "attendee_logins"},
         ("attendees",),
+        "starts_at",
     ),
 }
 """Record kind → table; ``Page.scope`` matches ``scope_column`` (see docs/store.md)."""
@@ -354,6 +357,7 @@ def _reconcile(
     still_there: frozenset[str],
     scope: str | None,
     now: datetime,
+    complete_after: datetime | None = None,
 ) -> int:
     table = spec.table
     query = select(table.c.external_id).where(
@@ -362,6 +366,10 @@ def _reconcile(
     if scope is not None:
         assert spec.scope_column is not None
         query = query.where(table.c[spec.scope_column] == scope)
+    if complete_after is not None:
+        if spec.time_column is None:
+            raise StoreError(f"{spec.table.name} has no time to reconcile from a date on")
+        query = query.where(table.c[spec.time_column] >= complete_after)
     present: list[str] = list(conn.scalars(query))
     gone = [eid for eid in present if eid not in still_there]
     return _mark_deleted(conn, source_id, table, gone, now)
@@ -457,6 +465,7 @@ def write_records(
     complete_ids: Mapping[str, frozenset[str]] | None,
     scope: str | None,
     now: datetime,
+    complete_after: datetime | None = None,
 ) -> PageCounts:
     """Write a page's records on ``conn`` (inside the caller's transaction); return counts."""
     counts = PageCounts()
@@ -484,7 +493,7 @@ def write_records(
             )
     for kind, still_there in (complete_ids or {}).items():
         counts.of(kind).deleted += _reconcile(
-            conn, source_id, KINDS[kind], frozenset(still_there), scope, now
+            conn, source_id, KINDS[kind], frozenset(still_there), scope, now, complete_after
         )
     _quarantine(conn, source_id, stream, page.quarantined.values(), now)
     for kind, _ in page.quarantined:

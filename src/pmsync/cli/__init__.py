@@ -19,6 +19,7 @@ from pmsync import __version__
 from pmsync.cli import _common
 from pmsync.cli._common import EXIT_USAGE, AppState, err_console, fail, load, not_available
 from pmsync.cli.data import register as register_data
+from pmsync.cli.demo import demo
 from pmsync.cli.sandbox import sandbox_app
 
 app = typer.Typer(
@@ -123,6 +124,7 @@ def db_upgrade(ctx: typer.Context) -> None:
 
 
 register_data(app)
+app.command("demo")(demo)
 
 
 def _not_yet(name: str, issue: str) -> None:

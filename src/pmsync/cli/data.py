@@ -10,6 +10,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from pmsync.cli._common import EXIT_FAILED, console, err_console, fail, load, open_store, print_json
+from pmsync.sync import SyncReport
 
 
 def _progress_enabled(as_json: bool) -> bool:
@@ -21,20 +22,20 @@ def sync(
     source: Annotated[
         list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
     ] = None,
-    full: Annotated[
-        bool, typer.Option(help="Re-read everything and reconcile deletions.")
-    ] = False,
+    full: Annotated[bool, typer.Option(help="Re-read everything and reconcile deletions.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Pull every enabled source once; exit 1 when a source failed."""
-    from pmsync.sync import StreamResult, run_sync
+    from pmsync.sync import StreamResult, sync_configured
 
     config = load(ctx)
     store = open_store(config)
     try:
         if _progress_enabled(as_json):
             with Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), console=err_console,
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                console=err_console,
                 transient=True,
             ) as progress:
                 task = progress.add_task("syncing", total=None)
@@ -46,9 +47,9 @@ def sync(
                         f"{result.created + result.updated + result.unchanged} records",
                     )
 
-                report = run_sync(store, config.sources, only=source, full=full, on_page=on_page)
+                report = sync_configured(config, store, only=source, full=full, on_page=on_page)
         else:
-            report = run_sync(store, config.sources, only=source, full=full)
+            report = sync_configured(config, store, only=source, full=full)
     except KeyError as err:
         fail(f"error: {err.args[0]}")
     finally:
@@ -56,23 +57,54 @@ def sync(
     if as_json:
         print_json({"ok": report.ok, "runs": [r.as_dict() for r in report.results]})
     else:
-        table = Table(title="sync")
-        for column in ("source", "stream", "status", "pages", "created", "updated", "unchanged",
-                       "deleted", "quarantined", "requests", "304s", "retries"):
-            table.add_column(column, justify="left" if column in ("source", "stream") else "right")
-        for r in report.results:
-            table.add_row(
-                r.source, r.stream, r.status if r.status == "ok" else f"[red]{r.status}[/red]",
-                *(str(v) for v in (r.pages, r.created, r.updated, r.unchanged, r.deleted,
-                                   r.quarantined, r.requests, r.not_modified, r.retries)),
-            )
-        console.print(table)
-        for r in report.results:
-            if r.error:
-                err_console.print(f"{r.source}/{r.stream}: {r.error}", markup=False)
+        print_sync_report(report)
     if not report.ok:
         err_console.print(f"failed: {', '.join(report.failed_sources)}", markup=False)
         raise typer.Exit(EXIT_FAILED)
+
+
+def print_sync_report(report: SyncReport, title: str = "sync") -> None:
+    """Print one row per source and stream with the figures of its run."""
+    table = Table(title=title)
+    for column in (
+        "source",
+        "stream",
+        "status",
+        "pages",
+        "created",
+        "updated",
+        "unchanged",
+        "deleted",
+        "quarantined",
+        "requests",
+        "304s",
+        "retries",
+    ):
+        table.add_column(column, justify="left" if column in ("source", "stream") else "right")
+    for r in report.results:
+        table.add_row(
+            r.source,
+            r.stream,
+            r.status if r.status == "ok" else f"[red]{r.status}[/red]",
+            *(
+                str(v)
+                for v in (
+                    r.pages,
+                    r.created,
+                    r.updated,
+                    r.unchanged,
+                    r.deleted,
+                    r.quarantined,
+                    r.requests,
+                    r.not_modified,
+                    r.retries,
+                )
+            ),
+        )
+    console.print(table)
+    for r in report.results:
+        if r.error:
+            err_console.print(f"{r.source}/{r.stream}: {r.error}", markup=False)
 
 
 def status(
@@ -107,9 +139,15 @@ def status(
         "database": store.describe(),
         "sources": sources,
         "quarantined": [
-            {"source": q.source, "stream": q.stream, "kind": q.record_kind,
-             "external_id": q.external_id, "reason": q.reason, "at": q.at.isoformat(),
-             "times": q.times}
+            {
+                "source": q.source,
+                "stream": q.stream,
+                "kind": q.record_kind,
+                "external_id": q.external_id,
+                "reason": q.reason,
+                "at": q.at.isoformat(),
+                "times": q.times,
+            }
             for q in quarantined
         ],
     }
@@ -122,12 +160,25 @@ def status(
         table.add_column(column)
     for src in sources:
         if not src["streams"]:
-            table.add_row(src["name"], src["type"], "-", "never", "-", "-",
-                          "" if src["enabled"] else "disabled")
+            table.add_row(
+                src["name"],
+                src["type"],
+                "-",
+                "never",
+                "-",
+                "-",
+                "" if src["enabled"] else "disabled",
+            )
         for run in src["streams"]:
-            table.add_row(src["name"], src["type"], run["stream"], run["started_at"],
-                          run["status"], str(run["created"] + run["updated"] + run["unchanged"]),
-                          run["error"] or "")
+            table.add_row(
+                src["name"],
+                src["type"],
+                run["stream"],
+                run["started_at"],
+                run["status"],
+                str(run["created"] + run["updated"] + run["unchanged"]),
+                run["error"] or "",
+            )
     console.print(table)
     if quarantined:
         q_table = Table(title="quarantined records")

@@ -60,12 +60,16 @@ def serve_cmd(
     config_out: Annotated[
         Path | None, typer.Option(help="Also write a config directory pointing at the sandbox.")
     ] = None,
+    secrets: Annotated[
+        str,
+        typer.Option(help="With --config-out: 'file' (secrets/ files) or 'env' (${VARIABLES})."),
+    ] = "file",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print endpoints as one JSON line.")
     ] = False,
     projects: Annotated[int, typer.Option(help="Projects of the generated scenario.")] = 3,
     items: Annotated[int, typer.Option(help="Jira issues of the generated scenario.")] = 300,
-    seed: Annotated[int, typer.Option(help="Seed of the generated scenario.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the generated scenario.")] = 7,
 ) -> None:
     """Serve the sandbox until stopped, printing base URLs and credentials."""
     from pmsync.sandbox.app import Sandbox
@@ -73,6 +77,8 @@ def serve_cmd(
 
     if jira_flavour not in ("cloud", "datacenter"):
         fail("error: --jira-flavour must be cloud or datacenter")
+    if secrets not in ("file", "env"):
+        fail("error: --secrets must be file or env")
     try:
         plan = FaultPlan.parse(faults)
     except ValueError as err:
@@ -93,10 +99,12 @@ def serve_cmd(
         fail(f"error: cannot listen: {err}")
     endpoints = box.endpoints()
     if config_out is not None:
-        from pmsync.sandbox.configout import write_config
+        from pmsync.sandbox.configout import sandbox_secret_env, write_config
 
-        write_config(world, endpoints, config_out)
+        write_config(world, endpoints, config_out, secrets=secrets)
         endpoints["config"] = str(config_out)
+        if secrets == "env":
+            endpoints["environment"] = sandbox_secret_env(endpoints)
     if as_json:
         typer.echo(json.dumps(endpoints))
     else:

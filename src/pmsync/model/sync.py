@@ -85,6 +85,8 @@ class Person(Base):
 
     __tablename__ = "person"
     id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str | None] = mapped_column(unique=True)
+    """The person's id in ``pmsync.yaml``; None for someone only the tools know."""
     name: Mapped[str]
     email: Mapped[str | None] = mapped_column(index=True)
     created_at: Mapped[datetime]
@@ -256,6 +258,7 @@ class CalendarEvent(RecordColumns, Base):
     __table_args__ = _record_args(Index(None, "source_id", "calendar_id", "starts_at"))
     calendar_id: Mapped[str]
     title: Mapped[str] = mapped_column(Text)
+    event_type: Mapped[str] = mapped_column(String(32))
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -88,10 +88,12 @@ def upgrade() -> None:
     op.create_table(
         "person",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(), nullable=True),
         sa.Column("name", sa.String(), nullable=False),
         sa.Column("email", sa.String(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_person")),
+        sa.UniqueConstraint("key", name=op.f("uq_person_key")),
     )
     op.create_index(op.f("ix_person_email"), "person", ["email"], unique=False)
     op.create_table(
@@ -151,6 +153,7 @@ def upgrade() -> None:
         "calendar_event",
         sa.Column("calendar_id", sa.String(), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("event_type", sa.String(length=32), nullable=False),
         sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

@@ -18,6 +18,7 @@ same id, whatever id the scenario gave it.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -229,13 +230,14 @@ def occurrences(view: EventView, horizon: datetime) -> list[datetime | date]:
     else:
         dtstart = datetime.combine(view.start, time(0))
     text = "\n".join(view.recurrence)
+    rules: Iterable[datetime]
     try:
         rules = rrulestr(text, dtstart=dtstart, forceset=True, unfold=True)
+        assert isinstance(rules, rruleset)
     except ValueError:
         # An UNTIL without Z next to a zoned start: read the rule in local time.
-        rules = rrulestr(text, dtstart=dtstart.replace(tzinfo=None), forceset=True, unfold=True)
-        rules = _localized(rules, zone)
-    assert isinstance(rules, rruleset)
+        local = rrulestr(text, dtstart=dtstart.replace(tzinfo=None), forceset=True, unfold=True)
+        rules = _localized(local, zone)
     limit = horizon.astimezone(zone) if not all_day else horizon.replace(tzinfo=None)
     starts: list[datetime | date] = []
     for moment in rules:

@@ -1,0 +1,5 @@
+"""Run the CLI: ``python -m pmsync``."""
+
+from pmsync.cli import main
+
+main()

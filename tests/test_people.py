@@ -1,0 +1,102 @@
+"""People are matched across tools by aliases and e-mail, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from pmsync import model
+from pmsync.config.settings import Person
+from pmsync.people import link_people
+from pmsync.records import Commit, Page, PersonRef, WorkItem
+from pmsync.store import Store
+
+T = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def item(external_id: str, assignee: PersonRef) -> WorkItem:
+    return WorkItem(
+        external_id=external_id,
+        key=f"PAY-{external_id}",
+        title="t",
+        container="PAY",
+        item_type="Story",
+        status="To Do",
+        status_category="todo",
+        created_at=T,
+        updated_at=T,
+        assignee=assignee,
+    )
+
+
+def commit(sha: str, author: PersonRef) -> Commit:
+    return Commit(
+        external_id=f"acme/pay@{sha}",
+        sha=sha,
+        repository="acme/pay",
+        message="m",
+        authored_at=T,
+        committed_at=T,
+        author=author,
+    )
+
+
+def owners(store: Store) -> dict[tuple[str, str], str | None]:
+    with store.session(readonly=True) as s:
+        rows = s.execute(
+            select(model.Source.name, model.Identity.login, model.Person.key, model.Person.email)
+            .join(model.Source, model.Source.id == model.Identity.source_id)
+            .outerjoin(model.Person, model.Person.id == model.Identity.person_id)
+        ).all()
+    return {(src, login): key or email for src, login, key, email in rows}
+
+
+def test_identities_are_linked_by_alias_then_email(store: Store) -> None:
+    store.write_page(
+        "jira-cloud",
+        "issues",
+        Page(
+            [
+                item("1", PersonRef("5f0a", "Maria K", "Maria.Keller@example.com")),
+                item("2", PersonRef("5f0b", "Tom", None)),
+                item("3", PersonRef("5f0c", "Lee", "lee@contractor.example")),
+                item("4", PersonRef("5f0d", "No Mail", None)),
+            ]
+        ),
+        None,
+    )
+    store.write_page(
+        "github",
+        "commits",
+        Page(
+            [
+                commit("a1", PersonRef("tbecker", "Tom Becker", None)),
+                commit("b2", PersonRef("lee-dev", "Lee", "LEE@contractor.example")),
+            ]
+        ),
+        None,
+    )
+    people = [
+        Person(id="maria", name="Maria Keller", email="maria.keller@example.com"),
+        Person(
+            id="tom",
+            name="Tom Becker",
+            email="tom@example.com",
+            aliases={"jira": ["5f0b"], "github": ["tbecker"]},
+        ),
+    ]
+    result = link_people(store, people, {"jira-cloud": "jira", "github": "github"})
+    assert owners(store) == {
+        ("jira-cloud", "5f0a"): "maria",  # by e-mail, case-insensitive
+        ("jira-cloud", "5f0b"): "tom",  # by alias keyed by connector type
+        ("github", "tbecker"): "tom",  # by alias keyed by source name
+        ("jira-cloud", "5f0c"): "lee@contractor.example",  # unconfigured, one person ...
+        ("github", "lee-dev"): "lee@contractor.example",  # ... across both tools
+        ("jira-cloud", "5f0d"): None,  # no claim, no e-mail: left alone
+    }
+    assert (result.unlinked, result.people_created) == (1, 1)
+    # idempotent: a second pass creates nobody and moves nobody
+    again = link_people(store, people, {"jira-cloud": "jira", "github": "github"})
+    assert again.people_created == 0
+    assert owners(store)[("jira-cloud", "5f0c")] == "lee@contractor.example"
