@@ -200,26 +200,33 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
         world.box.stop()
 
 
+def latest_run_id(store: Store) -> int:
+    with store.session(readonly=True) as s:
+        return int(s.scalar(select(func.max(model.SyncRun.id))) or 0)
+
+
+def pages_stored(store: Store, *, after_run: int) -> int:
+    """Pages committed by the sync runs newer than ``after_run``."""
+    with store.session(readonly=True) as s:
+        total = s.scalar(select(func.sum(model.SyncRun.pages)).where(model.SyncRun.id > after_run))
+    return int(total or 0)
+
+
 def check_sigkill_trials(world: World, make_store: Callable[..., Store], db_url: str) -> None:
     """Kill 20 syncs at random points, then check the next sync ends like a clean run."""
     store = make_store()
     env = {**os.environ, "PMSYNC_DATABASE_URL": db_url}
     rng = random.Random(20)
     command = [sys.executable, "-m", "pmsync", "--config", str(world.config_dir), "sync"]
-
-    def timed(*extra: str) -> float:
-        began = time.monotonic()
-        subprocess.run([*command, *extra], env=env, check=True, capture_output=True)
-        return time.monotonic() - began
-
-    began = time.monotonic()
-    subprocess.run([sys.executable, "-m", "pmsync", "--help"], check=True, capture_output=True)
-    start_up = time.monotonic() - began
-    timed("--full")
-    working = timed("--full") - start_up  # a full pass over data already stored
+    subprocess.run([*command, "--full"], env=env, check=True, capture_output=True)
+    full_pages = pages_stored(store, after_run=0)
     killed = 0
     for trial in range(20):
+        # Kill after a random number of committed pages, so every kill lands mid-sync
+        # however fast or loaded the machine is.
         mode = [] if trial % 4 == 3 else ["--full"]  # full passes also reconcile deletions
+        target = rng.randint(1, max(1, full_pages - 1))
+        last_run = latest_run_id(store)
         process = subprocess.Popen(
             [*command, *mode],
             env=env,
@@ -227,7 +234,8 @@ def check_sigkill_trials(world: World, make_store: Callable[..., Store], db_url:
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(start_up + rng.uniform(0.05, 0.95) * working)
+        while process.poll() is None and pages_stored(store, after_run=last_run) < target:
+            time.sleep(0.01)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed += 1
