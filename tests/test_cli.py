@@ -141,12 +141,6 @@ def test_db_upgrade_then_status_on_a_fresh_database(config_dir: Path) -> None:
     assert status["quarantined"] == []
 
 
-def test_a_command_that_has_not_landed_says_so(config_dir: Path) -> None:
-    code, _, err = run("--config", str(config_dir), "run")
-    assert code == 2
-    assert "not available yet" in err
-
-
 def test_bad_usage_exits_2() -> None:
     code, _, _ = run("sync", "--no-such-option")
     assert code == 2

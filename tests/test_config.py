@@ -167,7 +167,7 @@ BAD_INPUTS = [
         {"pmsync_yaml": PMSYNC + "databse:\n  url: sqlite:///x.db\n"},
         [
             "cfg/pmsync.yaml:12: databse: unknown key; did you mean 'database'? "
-            "(allowed: daemon, database, people, receivers, timezone)"
+            "(allowed: daemon, database, meetings, people, receivers, routing, timezone)"
         ],
         id="unknown key",
     ),

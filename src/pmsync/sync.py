@@ -14,8 +14,9 @@ Failures are logged on transitions only: "failing" once, "recovered" once.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from pmsync.upsert import PageCounts
 if TYPE_CHECKING:
     from pmsync.config import Config
     from pmsync.config.sources import Source
+    from pmsync.records import Page
     from pmsync.store import Store
 
 log = logging.getLogger("pmsync.sync")
@@ -96,6 +98,68 @@ class SyncReport:
 
 PageCallback = Callable[[StreamResult], None]
 
+PREFETCH_PAGES = 2
+"""Pages a connector may run ahead of the store (each page's cursor is still stored
+only with that page's records, so a crash or a stop resumes exactly as before);
+0 runs the connector in the engine's own thread, one page at a time."""
+
+
+class _Prefetch:
+    """Run a connector's pages in a thread of their own, a few pages ahead of the store.
+
+    Without it a sync alternates: wait for the source, then write, then wait
+    again, so its time is the sum of both. With it the next page is fetched
+    (and parsed and mapped) while the store writes this one: the waits overlap.
+    The whole generator runs in the one fetching thread; errors come out of
+    ``__iter__`` after the pages fetched before them, as they would without it.
+    """
+
+    _PAGE, _ERROR, _END = range(3)
+
+    def __init__(self, pages: Iterator[Page], depth: int = PREFETCH_PAGES) -> None:
+        self._pages = pages
+        self._queue: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fetch, name="pmsync-fetch", daemon=True)
+        self._thread.start()
+
+    def _fetch(self) -> None:
+        try:
+            for page in self._pages:
+                if not self._put((self._PAGE, page)):
+                    return
+            self._put((self._END, None))
+        except Exception as err:
+            self._put((self._ERROR, err))
+        finally:
+            close = getattr(self._pages, "close", None)
+            if callable(close):
+                close()
+
+    def _put(self, item: tuple[int, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Page]:
+        while True:
+            kind, value = self._queue.get()
+            if kind == self._PAGE:
+                yield value
+            elif kind == self._ERROR:
+                raise value
+            else:
+                return
+
+    def close(self, timeout: float) -> None:
+        """Stop fetching and wait (at most ``timeout`` seconds) for the thread to end."""
+        self._stop.set()
+        self._thread.join(timeout)
+
 
 def make_connector(source: Source, context: ConnectorContext) -> Connector:
     """Instantiate the connector of a validated source."""
@@ -130,8 +194,10 @@ def sync_stream(
     result.run_id = store.start_run(source.name, stream, full=full)
     result.started_at = connector.context.now()
     cursor = None if full else store.get_cursor(source.name, stream)
+    pulled = connector.pull(stream, cursor, full=full)
+    pages = _Prefetch(pulled, PREFETCH_PAGES) if PREFETCH_PAGES > 0 else None
     try:
-        for page in connector.pull(stream, cursor, full=full):
+        for page in pages if pages is not None else pulled:
             result.add(store.write_page(source.name, stream, page, result.run_id))
             if on_page is not None:
                 on_page(result)
@@ -146,6 +212,9 @@ def sync_stream(
         result.status, result.error = "failed", f"unexpected {type(err).__name__}: {err}"
         result.error_class = "bug"
     finally:
+        # Done, failed or stopped: let a request in flight finish before reading the counters.
+        if pages is not None:
+            pages.close(timeout=connector.context.request_timeout + 5)
         result.requests = stats.requests - before.requests
         result.not_modified = stats.not_modified - before.not_modified
         result.retries = stats.retries - before.retries
@@ -261,12 +330,20 @@ def check_sources(sources: Mapping[str, Source], now: Clock = utc_now) -> list[s
 
 
 def sync_configured(config: Config, store: Store, **options: Any) -> SyncReport:
-    """Run ``run_sync`` over the configured sources, then link people across tools.
+    """Run ``run_sync`` over the configured sources, then fold the records into the model.
 
-    This is the one entry point the CLI and the daemon share.
+    After the pull: people are linked across tools, the plan is refreshed
+    (projects, milestones, the WBS, work linked to them, plan changes) and
+    calendar events are classified and linked to projects and people. This is
+    the one entry point the CLI and the daemon share.
     """
+    from pmsync.meetings import link_meetings
     from pmsync.people import link_people
+    from pmsync.plan import refresh_plan
 
     report = run_sync(store, config.sources, **options)
+    now: Clock = options.get("now", utc_now)
     link_people(store, config.settings.people, {n: s.type for n, s in config.sources.items()})
+    refresh_plan(store, config, now)
+    link_meetings(store, config, now)
     return report

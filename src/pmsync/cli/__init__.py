@@ -17,9 +17,16 @@ import typer
 
 from pmsync import __version__
 from pmsync.cli import _common
-from pmsync.cli._common import EXIT_USAGE, AppState, err_console, fail, load, not_available
+from pmsync.cli._common import EXIT_USAGE, AppState, err_console, fail, load
+from pmsync.cli.alerts import register as register_alerts
+from pmsync.cli.check import register as register_check
+from pmsync.cli.daemon import register as register_daemon
 from pmsync.cli.data import register as register_data
 from pmsync.cli.demo import demo
+from pmsync.cli.meetings import register as register_meetings
+from pmsync.cli.metrics import register as register_metrics
+from pmsync.cli.plan import register as register_plan
+from pmsync.cli.report import register as register_report
 from pmsync.cli.sandbox import sandbox_app
 
 app = typer.Typer(
@@ -124,23 +131,14 @@ def db_upgrade(ctx: typer.Context) -> None:
 
 
 register_data(app)
+register_alerts(app)
+register_report(app)
+register_daemon(app)
+register_meetings(app)
+register_metrics(app)
+register_plan(app)
+register_check(app)
 app.command("demo")(demo)
-
-
-def _not_yet(name: str, issue: str) -> None:
-    def command() -> None:
-        not_available(name, issue)
-
-    app.command(name, help=f"Not available yet ({issue}).")(command)
-
-
-for _name, _issue in (
-    ("metrics", "issue #6"),
-    ("check", "issue #7"),
-    ("report", "issue #8"),
-    ("run", "issue #9"),
-):
-    _not_yet(_name, _issue)
 
 
 def main() -> None:

@@ -85,8 +85,3 @@ def open_store(config: Config, *, upgrade: bool = True) -> Store:
 def print_json(payload: Any) -> None:
     """Print ``payload`` as JSON on stdout (dates as ISO 8601)."""
     sys.stdout.write(json.dumps(payload, indent=2, default=str, ensure_ascii=False) + "\n")
-
-
-def not_available(name: str, issue: str) -> NoReturn:
-    """Exit 2 for a command whose capability has not landed yet."""
-    fail(f"pmsync {name}: not available yet ({issue})")

@@ -111,12 +111,15 @@ def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """Show each source's last sync runs and the quarantined records."""
+    """Show each source's last and next sync, quarantined records, alerts, next reports."""
+    from pmsync.daemon import daemon_status
+
     config = load(ctx)
     store = open_store(config)
     try:
         runs = store.list_runs(limit=500)
         quarantined = store.quarantined(limit=50)
+        daemon = daemon_status(store, config)
     finally:
         store.close()
     latest: dict[tuple[str, str], Any] = {}
@@ -127,6 +130,7 @@ def status(
             "name": name,
             "type": src.type,
             "enabled": src.enabled,
+            **_next_sync(daemon["jobs"].get(f"sync:{name}")),
             "streams": [
                 _run_json(latest[(name, spec.name)])
                 for spec in (src.connector.streams if src.connector else ())
@@ -138,6 +142,9 @@ def status(
     payload = {
         "database": store.describe(),
         "sources": sources,
+        "daemon": daemon["daemon"],
+        "alerts": daemon["alerts"],
+        "next_reports": daemon["next_reports"],
         "quarantined": [
             {
                 "source": q.source,
@@ -155,10 +162,21 @@ def status(
         print_json(payload)
         return
     console.print(f"database: {payload['database']}", markup=False)
+    print_daemon(daemon)
     table = Table(title="sources")
-    for column in ("source", "type", "stream", "last run", "status", "records", "error"):
+    for column in (
+        "source",
+        "type",
+        "stream",
+        "last run",
+        "status",
+        "records",
+        "next run",
+        "error",
+    ):
         table.add_column(column)
     for src in sources:
+        upcoming = src["next_run"] or "-"
         if not src["streams"]:
             table.add_row(
                 src["name"],
@@ -167,6 +185,7 @@ def status(
                 "never",
                 "-",
                 "-",
+                upcoming,
                 "" if src["enabled"] else "disabled",
             )
         for run in src["streams"]:
@@ -177,6 +196,7 @@ def status(
                 run["started_at"],
                 run["status"],
                 str(run["created"] + run["updated"] + run["unchanged"]),
+                upcoming,
                 run["error"] or "",
             )
     console.print(table)
@@ -187,6 +207,32 @@ def status(
         for q in quarantined:
             q_table.add_row(q.source, q.record_kind, q.external_id, q.reason)
         console.print(q_table)
+
+
+def _next_sync(job: dict[str, Any] | None) -> dict[str, Any]:
+    if job is None:
+        return {"schedule": None, "next_run": None, "running_on": None}
+    return {k: job[k] for k in ("schedule", "next_run", "running_on")}
+
+
+def print_daemon(daemon: dict[str, Any]) -> None:
+    """Print the daemons, the open alerts and the next reports (``pmsync status``)."""
+    replicas = [r for r in daemon["daemon"]["replicas"] if r["alive"]]
+    who = ", ".join(f"{r['host']} pid {r['pid']}" for r in replicas)
+    console.print(f"daemon: {who if replicas else 'not running'}", markup=False)
+    alerts = daemon["alerts"]
+    if alerts is not None:
+        detail = ", ".join(f"{n} {sev}" for sev, n in sorted(alerts["by_severity"].items()))
+        console.print(f"open alerts: {alerts['open']}" + (f" ({detail})" if detail else ""))
+    if daemon["next_reports"]:
+        table = Table(title="next reports")
+        for column in ("project", "audience", "report", "schedule", "next run"):
+            table.add_column(column)
+        for r in daemon["next_reports"]:
+            table.add_row(
+                r["project"], r["audience"], r["report"], r["schedule"], r["next_run"] or "-"
+            )
+        console.print(table)
 
 
 def _run_json(run: Any) -> dict[str, Any]:

@@ -5,7 +5,9 @@ ports the committed ``config/sources.yaml`` points at, hands the sandbox's
 credentials to that configuration through the environment variables it
 references, and then runs exactly what the daemon runs, one step at a time,
 into a fresh SQLite database under ``--out``: a full sync, an incremental sync
-after simulated days pass, an unchanged sync, and the status.
+after simulated days pass, an unchanged sync, and the status. After each sync
+it checks the rules and delivers the alerts to a local SMTP server and a
+webhook receiver it starts itself (``demo_inbox``), printing what arrived.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import typer
 
 from pmsync.cli._common import console, fail, load, open_store, state
 from pmsync.cli.data import print_sync_report
+from pmsync.cli.demo_inbox import DemoInbox, check_and_show
+from pmsync.cli.metrics import show_metrics
 
 DEMO_PORT = 8801
 """Jira on 8801, GitHub on 8802, Google Calendar on 8803 (see config/sources.yaml)."""
@@ -36,6 +40,7 @@ def demo(
     days: Annotated[float, typer.Option(help="Simulated days between the two syncs.")] = 3.0,
 ) -> None:
     """Run sandbox + sync + status on the committed config; print what happened."""
+    from pmsync.plan import set_baseline
     from pmsync.sandbox.app import Sandbox
     from pmsync.sandbox.configout import sandbox_secret_env
     from pmsync.sandbox.generator import generate
@@ -70,17 +75,30 @@ def demo(
         )
         config = load(ctx)
         store = open_store(config)
+        inbox = DemoInbox(config).start()
         try:
             console.rule("1. full sync")
             # the simulated world's clock is the engine's clock, as real time is in production
             now = box.clock.now
+            store.now = now  # sync runs are stamped in simulated time too: freshness agrees
             print_sync_report(sync_configured(config, store, full=True, now=now), "first sync")
+            for key in sorted(config.projects):  # the sponsors approve the plans as they stand
+                set_baseline(store, key, note="approved at kick-off (demo)", now=now)
+            console.rule("check: rules fire, alerts go out by e-mail and webhook")
+            check_and_show(store, config, now, inbox)
             box.advance(timedelta(days=days))
             console.rule(f"2. {days:g} simulated days later: incremental sync")
             print_sync_report(sync_configured(config, store, now=now), "incremental sync")
+            console.rule("check: what changed fires or resolves")
+            check_and_show(store, config, now, inbox)
             console.rule("3. nothing changed: conditional requests")
             print_sync_report(sync_configured(config, store, now=now), "unchanged sync")
+            console.rule("check: nothing new, nothing sent")
+            check_and_show(store, config, now, inbox)
+            console.rule("4. metrics: earned value, forecasts, the daily snapshot")
+            show_metrics(store, config, now)
         finally:
+            inbox.stop()
             store.close()
     finally:
         box.stop()

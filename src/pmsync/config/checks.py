@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pmsync.config.meeting_rules import BUILTIN_NAMES
+from pmsync.config.meetings import check_meeting_settings, check_project_calendars
 from pmsync.config.projects import Deliverable, Project
 from pmsync.config.rules import BuiltinRules, RulesConfig
 from pmsync.config.settings import PmsyncSettings
@@ -40,7 +42,7 @@ def _names(values: Collection[str] | None) -> str:
 
 
 def check_settings(settings: PmsyncSettings) -> Found:
-    """Return duplicate person ids and accounts claimed by two people."""
+    """Return duplicate person ids, accounts claimed twice and routes to unknown receivers."""
     found: Found = []
     seen: dict[str, int] = {}
     owners: dict[tuple[str, str], str] = {}
@@ -64,6 +66,8 @@ def check_settings(settings: PmsyncSettings) -> Found:
                         )
                     )
                 owners.setdefault(claim, person.id)
+    found.extend(settings.routing_problems())
+    found.extend(check_meeting_settings(settings.meetings, set(seen), BUILTIN_NAMES))
     return found
 
 
@@ -232,6 +236,9 @@ def check_project(project: Project, known: Known) -> Found:
                 )
     for index, meeting in enumerate(project.meetings):
         _source(found, ("meetings", index, "source"), meeting.source, known)
+    found.extend(
+        check_project_calendars(project.calendars, project.team, known.people, known.sources)
+    )
     return found
 
 

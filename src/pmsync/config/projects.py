@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from pmsync.config.meetings import CalendarLink, TitlePattern
 from pmsync.config.types import (
     CronExpression,
     Duration,
@@ -49,10 +50,21 @@ class GithubMilestone(StrictModel):
 
 
 class JqlQuery(StrictModel):
-    """The issues a JQL query returns in one Jira source."""
+    """The synced issues of one Jira source that a JQL query selects (a subset pmsync evaluates).
+
+    pmsync evaluates the query itself over the issues it stores; anything outside
+    the subset it understands is refused here (see ``pmsync.plan.jql``).
+    """
 
     source: Identifier
     query: str = Field(min_length=1)
+
+    @field_validator("query")
+    @classmethod
+    def _evaluable(cls, value: str) -> str:
+        from pmsync.plan.jql import check_jql  # pmsync.plan imports this module
+
+        return check_jql(value)
 
 
 class _OneOf(StrictModel):
@@ -280,6 +292,17 @@ class Project(StrictModel):
     business_case: BusinessCase | None = None
     communication: list[CommunicationEntry] = Field(default_factory=list)
     meetings: list[MeetingCadence] = Field(default_factory=list)
+    team: list[Identifier] = Field(
+        default_factory=list,
+        description="People on the project besides manager, sponsor, owners and RACI.",
+    )
+    calendars: list[CalendarLink] = Field(
+        default_factory=list, description="Calendars whose events belong to this project."
+    )
+    meeting_titles: list[TitlePattern] = Field(
+        default_factory=list,
+        description="Phrases that link an event to this project, besides its key and name.",
+    )
 
     def all_deliverables(self) -> list[Deliverable]:
         """Return every deliverable of the WBS, depth first."""

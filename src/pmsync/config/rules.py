@@ -4,14 +4,16 @@ The rules engine owns the logic; this module owns the numbers an admin tunes.
 Every built-in rule has sensible defaults, so an empty ``rules.yaml`` (or none)
 is a working configuration. Per-project overrides name only what differs and
 inherit the rest from the global values (``RulesConfig.for_project``). Custom
-rule expressions are kept as text here and compiled by the rules engine.
+rule expressions are CEL; they are compiled and checked against the documented
+metric fields by the rules engine (``pmsync.rules.custom``) while this file is
+validated, so a typo is reported at its line by ``pmsync config validate``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Self
 
-from pydantic import Field, create_model, model_validator
+from pydantic import Field, ValidationInfo, create_model, field_validator, model_validator
 
 from pmsync.config.types import Severity, StrictModel
 
@@ -72,6 +74,46 @@ class HighPercent(_Rule):
         return self
 
 
+class HighRatio(_Rule):
+    """Fires when an index rises to ``warning`` / ``critical`` (1.0 = on plan)."""
+
+    warning: float = Field(gt=0)
+    critical: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.critical < self.warning:
+            raise ValueError("critical must be at least warning (higher is worse)")
+        return self
+
+
+class AnnualBurn(HighPercent):
+    """Fires when a fiscal year's spend reaches N % of its budget, or runs ahead of the year."""
+
+    ahead_pct: float = Field(
+        ge=0, description="Warn when spent % exceeds elapsed % of the year by this many points."
+    )
+
+
+class LeaveInFinalDays(HighPercent):
+    """Fires when a key person is away for N % of a milestone's final working days."""
+
+    final_days: int = Field(ge=1, description="Working days up to and including the due date.")
+
+
+class StaleAfter(_Rule):
+    """Fires when a source has had no successful sync for N of its sync intervals."""
+
+    warning_intervals: float = Field(gt=0)
+    critical_intervals: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.critical_intervals < self.warning_intervals:
+            raise ValueError("critical_intervals must be at least warning_intervals")
+        return self
+
+
 class SeverityRule(_Rule):
     """Fires with a fixed severity when its condition holds."""
 
@@ -79,37 +121,58 @@ class SeverityRule(_Rule):
 
 
 class BuiltinRules(StrictModel):
-    """The built-in rules and their thresholds."""
+    """The built-in rules and their thresholds (docs/rules.md explains each)."""
 
     milestone_slip: DaysThreshold = Field(
         default=DaysThreshold(warning_days=3, critical_days=10),
-        description="Forecast (P85) or actual finish later than the due date by N days.",
+        description="Forecast (P85) or current date of a milestone later than its baseline "
+        "due date by N days.",
     )
-    spi_low: LowRatio = Field(
-        default=LowRatio(warning=0.9, critical=0.8), description="Schedule performance index."
-    )
-    cpi_low: LowRatio = Field(
-        default=LowRatio(warning=0.9, critical=0.8), description="Cost performance index."
+    milestone_overdue: DaysThreshold = Field(
+        default=DaysThreshold(warning_days=1, critical_days=7),
+        description="Days past a milestone's due date with work still open.",
     )
     due_probability_low: LowRatio = Field(
         default=LowRatio(warning=0.7, critical=0.5),
         description="Monte Carlo probability of meeting a milestone's due date.",
     )
+    spi_t_low: LowRatio = Field(
+        default=LowRatio(warning=0.9, critical=0.8),
+        description="Schedule performance index in time, SPI(t) = ES / AT.",
+    )
+    spi_low: LowRatio = Field(
+        default=LowRatio(warning=0.9, critical=0.8, enabled=False),
+        description="Schedule performance index EV / PV (off by default: SPI(t) says it better).",
+    )
+    cpi_low: LowRatio = Field(
+        default=LowRatio(warning=0.9, critical=0.8), description="Cost performance index."
+    )
     eac_over_budget: HighPercent = Field(
         default=HighPercent(warning_pct=5, critical_pct=15),
-        description="Estimate at completion above the budget at completion by N %.",
+        description="Forecast overrun: -VAC / BAC, the estimate at completion above the budget.",
     )
-    annual_budget_overrun: HighPercent = Field(
-        default=HighPercent(warning_pct=90, critical_pct=100),
+    tcpi_unrealistic: HighRatio = Field(
+        default=HighRatio(warning=1.1, critical=1.2),
+        description="To-complete performance index (BAC) the rest of the work would need.",
+    )
+    spend_ahead_of_progress: HighPercent = Field(
+        default=HighPercent(warning_pct=10, critical_pct=20),
+        description="Budget spent (AC / BAC) ahead of work done (EV / BAC), in points.",
+    )
+    annual_budget_overrun: AnnualBurn = Field(
+        default=AnnualBurn(warning_pct=90, critical_pct=100, ahead_pct=15),
         description="Actual cost of the fiscal year as % of its annual budget.",
     )
     scope_growth: HighPercent = Field(
         default=HighPercent(warning_pct=10, critical_pct=25),
         description="Growth of a milestone's scope since the baseline.",
     )
-    blocked_items: DaysThreshold = Field(
-        default=DaysThreshold(warning_days=3, critical_days=7),
-        description="Work items blocked for N days.",
+    unapproved_plan_change: SeverityRule = Field(
+        default=SeverityRule(), description="Plan dates or budget changed after the baseline."
+    )
+    no_throughput: DaysThreshold = Field(
+        default=DaysThreshold(warning_days=5, critical_days=10),
+        description="Working days without a finished item while work is in progress.",
     )
     ageing_items: DaysThreshold = Field(
         default=DaysThreshold(warning_days=10, critical_days=20),
@@ -119,9 +182,17 @@ class BuiltinRules(StrictModel):
         default=DaysBeforeDue(warning_days=14, critical_days=7),
         description="Unassigned work in a milestone due within N days.",
     )
-    overload: HighPercent = Field(
-        default=HighPercent(warning_pct=100, critical_pct=120),
-        description="A person's planned load in a week as % of capacity.",
+    unestimated_near_due: DaysBeforeDue = Field(
+        default=DaysBeforeDue(warning_days=14, critical_days=7),
+        description="Unestimated work in a milestone due within N days.",
+    )
+    blocked_items: DaysThreshold = Field(
+        default=DaysThreshold(warning_days=3, critical_days=7),
+        description="Work items blocked for N days.",
+    )
+    risk_exposure_high: HighPercent = Field(
+        default=HighPercent(warning_pct=5, critical_pct=15),
+        description="Exposure of the open risks (probability x impact) as % of the budget.",
     )
     risk_review_overdue: DaysThreshold = Field(
         default=DaysThreshold(warning_days=0, critical_days=14),
@@ -131,12 +202,21 @@ class BuiltinRules(StrictModel):
         default=DaysThreshold(warning_days=2, critical_days=7),
         description="Days past the expected date of a meeting in the cadence.",
     )
+    key_people_on_leave: LeaveInFinalDays = Field(
+        default=LeaveInFinalDays(final_days=5, warning_pct=50, critical_pct=100),
+        description="Share of a milestone's final working days a key person is away.",
+    )
+    overload: HighPercent = Field(
+        default=HighPercent(warning_pct=100, critical_pct=120),
+        description="A person's planned load in a week as % of capacity.",
+    )
     sync_failing: DaysThreshold = Field(
         default=DaysThreshold(warning_days=0, critical_days=1),
         description="Days a source has been failing (0: from the first failed run).",
     )
-    unapproved_plan_change: SeverityRule = Field(
-        default=SeverityRule(), description="Plan dates or budget changed after the baseline."
+    source_stale: StaleAfter = Field(
+        default=StaleAfter(warning_intervals=2, critical_intervals=12),
+        description="Sync intervals since a source's last successful sync.",
     )
 
 
@@ -154,7 +234,17 @@ def _partial(rule: type[_Rule]) -> type[StrictModel]:
 
 _PARTIALS = {
     cls: _partial(cls)
-    for cls in (DaysThreshold, DaysBeforeDue, LowRatio, HighPercent, SeverityRule)
+    for cls in (
+        DaysThreshold,
+        DaysBeforeDue,
+        LowRatio,
+        HighRatio,
+        HighPercent,
+        AnnualBurn,
+        LeaveInFinalDays,
+        StaleAfter,
+        SeverityRule,
+    )
 }
 
 _OVERRIDE_FIELDS: dict[str, Any] = {
@@ -180,13 +270,43 @@ def _overlay(base: dict[str, Any], overrides: StrictModel) -> dict[str, Any]:
 
 
 class CustomRule(StrictModel):
-    """An admin-written rule: an expression the rules engine evaluates."""
+    """An admin-written rule: a CEL expression the rules engine evaluates."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    expression: str = Field(min_length=1, description="Checked and compiled by the rules engine.")
+    expression: str = Field(
+        min_length=1, description="CEL over project.*, milestone.* or deliverable.* fields."
+    )
     severity: Severity = "warning"
     summary: str = Field(min_length=1, description="What the alert says; may use {fields}.")
+    action: str | None = Field(default=None, description="The suggested action.")
     projects: list[str] = Field(default_factory=list, description="Only these; empty: all.")
+
+    @field_validator("name")
+    @classmethod
+    def _not_builtin(cls, value: str) -> str:
+        if value in BuiltinRules.model_fields:
+            raise ValueError(f"{value!r} is a built-in rule; give the custom rule its own name")
+        return value
+
+    @field_validator("expression")
+    @classmethod
+    def _compiles(cls, value: str, info: ValidationInfo) -> str:
+        if "name" not in info.data:
+            return value  # the entry is already refused for its name: one problem per entry
+        from pmsync.rules.custom import check_expression  # at use: pmsync.rules imports config
+
+        check_expression(value)
+        return value
+
+    @field_validator("summary")
+    @classmethod
+    def _fields_exist(cls, value: str, info: ValidationInfo) -> str:
+        if "expression" not in info.data:
+            return value
+        from pmsync.rules.custom import check_summary
+
+        check_summary(value, info.data["expression"])
+        return value
 
 
 class RulesConfig(StrictModel):

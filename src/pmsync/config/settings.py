@@ -8,11 +8,14 @@ alerts and reports can be delivered. Credentials are ``Secret`` references only.
 
 from __future__ import annotations
 
+import string
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, WithJsonSchema, field_validator
 
+from pmsync.config.meetings import MeetingSettings
 from pmsync.config.types import (
     Duration,
     Email,
@@ -110,9 +113,32 @@ class EmailReceiver(StrictModel):
     sender: Email = Field(description="The From address.")
     smtp_host: str
     smtp_port: int = Field(default=587, ge=1, le=65535)
-    starttls: bool = True
+    starttls: bool | None = Field(
+        default=None,
+        description="Upgrade the connection with STARTTLS (default: yes, unless implicit_tls).",
+    )
+    implicit_tls: bool = Field(
+        default=False, description="TLS from the first byte (SMTPS, usually port 465)."
+    )
+    ca_file: str | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the server's certificate (private CAs); "
+        "relative paths resolve against the config directory.",
+    )
     username: str | None = None
     password: Secret | None = None
+
+    @field_validator("implicit_tls")
+    @classmethod
+    def _one_tls_mode(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("starttls"):
+            raise ValueError("set either starttls or implicit_tls, not both")
+        return value
+
+    @property
+    def uses_starttls(self) -> bool:
+        """Tell whether to upgrade the connection with STARTTLS."""
+        return not self.implicit_tls if self.starttls is None else self.starttls
 
 
 class SlackReceiver(StrictModel):
@@ -144,6 +170,140 @@ Receiver = Annotated[
 ]
 
 
+# --- routing alerts to receivers (Prometheus Alertmanager's route tree) -----------------
+
+
+def _check_matcher(value: str) -> str:
+    from pmsync.alerts.matchers import parse_matcher  # at use: the alerts package imports config
+
+    return str(parse_matcher(value))
+
+
+Matcher = Annotated[
+    str,
+    AfterValidator(_check_matcher),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "label=value, label!=value, label=~regex or label!~regex "
+            "(regexes match the whole value).",
+            "examples": ["project=PAY", "severity=~warning|critical"],
+        }
+    ),
+]
+LabelName = Annotated[str, Field(pattern=r"^([A-Za-z_][A-Za-z0-9_]*|\.\.\.)$")]
+
+
+class Route(StrictModel):
+    """A branch of the routing tree; unset timers and receivers are the parent's."""
+
+    matchers: list[Matcher] = Field(
+        default_factory=list, description="All must match an alert for it to take this route."
+    )
+    receivers: list[Identifier] | None = None
+    group_by: list[LabelName] | None = None
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    send_resolved: bool | None = None
+    continue_: bool = Field(
+        default=False,
+        alias="continue",
+        description="Also try the following sibling routes after this one matched.",
+    )
+    routes: list[Route] = Field(default_factory=list)
+
+
+class InhibitRule(StrictModel):
+    """A firing ``source`` alert mutes ``target`` alerts that agree on the ``equal`` labels."""
+
+    source: list[Matcher] = Field(min_length=1)
+    target: list[Matcher] = Field(min_length=1)
+    equal: list[LabelName] = Field(default_factory=list)
+
+
+class Delivery(StrictModel):
+    """How the outbox retries a receiver that fails."""
+
+    timeout: Duration = Field(default=timedelta(seconds=15), description="Per send.")
+    retry_initial: Duration = timedelta(seconds=30)
+    retry_max: Duration = timedelta(minutes=10)
+    give_up_after: Duration = Field(
+        default=timedelta(days=1), description="A message still unsent after this is failed."
+    )
+
+
+class Routing(StrictModel):
+    """Where alerts go and how often: the root of the route tree and the lifecycle timers."""
+
+    receivers: list[Identifier] = Field(
+        default_factory=list, description="Receivers of alerts no sub-route takes."
+    )
+    group_by: list[LabelName] = Field(default_factory=lambda: ["project"])
+    group_wait: Duration = Field(
+        default=timedelta(0), description="Before a new group's first message."
+    )
+    group_interval: Duration = Field(
+        default=timedelta(minutes=5), description="Between messages about changes in a group."
+    )
+    repeat_interval: Duration = Field(
+        default=timedelta(days=1), description="Before repeating an unchanged message."
+    )
+    send_resolved: bool = True
+    routes: list[Route] = Field(default_factory=list)
+    pending: Duration = Field(
+        default=timedelta(minutes=10),
+        description="How long a finding must persist before its alert fires (Prometheus 'for').",
+    )
+    pending_by_rule: dict[str, Duration] = Field(default_factory=dict)
+    resolve_after: Duration = Field(
+        default=timedelta(0),
+        description="How long a finding must be absent before its alert resolves.",
+    )
+    builtin_inhibit: bool = Field(
+        default=True,
+        description="critical mutes warning and info on the same subject; "
+        "milestone_overdue mutes milestone_slip of the same milestone.",
+    )
+    inhibit: list[InhibitRule] = Field(default_factory=list)
+    report_url: str | None = Field(
+        default=None,
+        description="Link to a project's report; {project} is replaced by the project key.",
+    )
+    delivery: Delivery = Delivery()
+
+    @field_validator("report_url")
+    @classmethod
+    def _report_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("report_url must be an http:// or https:// URL")
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as err:
+            raise ValueError(f"report_url: {err} (write {{{{ and }}}} for braces)") from err
+        if names - {"project"}:
+            raise ValueError("report_url may only contain the placeholder {project}")
+        return value
+
+    def receiver_references(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        """Yield the location and name of every receiver the tree refers to."""
+        for index, name in enumerate(self.receivers):
+            yield ("routing", "receivers", index), name
+
+        def walk(
+            routes: list[Route], loc: tuple[str | int, ...]
+        ) -> Iterator[tuple[tuple[str | int, ...], str]]:
+            for position, route in enumerate(routes):
+                here = (*loc, position)
+                for index, name in enumerate(route.receivers or []):
+                    yield (*here, "receivers", index), name
+                yield from walk(route.routes, (*here, "routes"))
+
+        yield from walk(self.routes, ("routing", "routes"))
+
+
 class PmsyncSettings(StrictModel):
     """The whole of ``pmsync.yaml``."""
 
@@ -154,6 +314,20 @@ class PmsyncSettings(StrictModel):
     receivers: dict[Identifier, Receiver] = Field(
         default_factory=dict, description="Named delivery targets for alerts and reports."
     )
+    routing: Routing = Field(default_factory=Routing, description="Which alerts go where.")
+    meetings: MeetingSettings = Field(
+        default_factory=MeetingSettings,
+        description="Classifying calendar events, holiday calendars, working days.",
+    )
+
+    def routing_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Return every route that names a receiver not defined in ``receivers``."""
+        known = ", ".join(sorted(self.receivers)) or "none are defined"
+        return [
+            (loc, f"unknown receiver {name!r} (receivers defines: {known})")
+            for loc, name in self.routing.receiver_references()
+            if name not in self.receivers
+        ]
 
     def person(self, person_id: str) -> Person | None:
         """Return the person with id ``person_id``, if any."""

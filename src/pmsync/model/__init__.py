@@ -20,8 +20,19 @@ Why it looks the way it does:
 """
 
 from pmsync.model.base import NAMING_CONVENTION, Base, JSONType, Money, UTCDateTime, table_of
-from pmsync.model.ops import Alert, MetricSnapshot, Notification, Report, Silence
-from pmsync.model.plan import Baseline, CostEntry, Deliverable, Milestone, PlanChange, Project, Risk
+from pmsync.model.daemon import DaemonInstance, DaemonLease
+from pmsync.model.ops import Alert, AlertGroup, MetricSnapshot, Notification, Report, Silence
+from pmsync.model.plan import (
+    Baseline,
+    CostEntry,
+    Deliverable,
+    Milestone,
+    MilestoneItem,
+    PlanChange,
+    Project,
+    Risk,
+    WorkItemLink,
+)
 from pmsync.model.sync import (
     RECORD_TABLES,
     CalendarEvent,
@@ -44,16 +55,20 @@ __all__ = [
     "NAMING_CONVENTION",
     "RECORD_TABLES",
     "Alert",
+    "AlertGroup",
     "Base",
     "Baseline",
     "CalendarEvent",
     "Commit",
     "CostEntry",
+    "DaemonInstance",
+    "DaemonLease",
     "Deliverable",
     "Identity",
     "JSONType",
     "MetricSnapshot",
     "Milestone",
+    "MilestoneItem",
     "Money",
     "Notification",
     "Person",
@@ -72,6 +87,7 @@ __all__ = [
     "UTCDateTime",
     "WorkItem",
     "WorkItemChange",
+    "WorkItemLink",
     "Worklog",
     "table_of",
 ]

@@ -39,7 +39,17 @@ class Milestone(Base):
     project_id: Mapped[int] = mapped_column(fk("project.id"))
     name: Mapped[str]
     due_date: Mapped[date | None]
+    """The planned date: the config's ``due``; for a milestone only the tools know, theirs."""
     description: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(8), default="plan")
+    """``plan`` (configured) or ``tool`` (a fix version or GitHub milestone not configured)."""
+    position: Mapped[int] = mapped_column(default=0)
+    """Order in the project file (tool-only milestones after, by date)."""
+    tool_due_date: Mapped[date | None]
+    """The latest due date its source milestones carry in the tools (set by linking)."""
+    scope_items: Mapped[int | None]
+    """Items in scope at the last plan refresh (pull requests and epics not counted)."""
+    scope_points: Mapped[float | None]
     updated_at: Mapped[datetime]
 
 
@@ -59,6 +69,8 @@ class Deliverable(Base):
     planned_cost: Mapped[Decimal | None]
     match: Mapped[dict[str, Any] | None]
     """The selectors (epics, labels, components, repositories) that gather its work."""
+    position: Mapped[int] = mapped_column(default=0)
+    """Order in the WBS, depth first (the order the project file lists it)."""
     updated_at: Mapped[datetime]
 
 
@@ -134,4 +146,40 @@ class Risk(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     response: Mapped[str | None] = mapped_column(Text)
     review_date: Mapped[date | None]
+    origin: Mapped[str] = mapped_column(String(8), default="config")
+    """``config`` (the project file's register) or ``jira`` (an issue of a risk type)."""
+    response_plan: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None]
     updated_at: Mapped[datetime]
+
+
+# --- linking results (written by ``pmsync.plan``, never by the record upsert) -------------
+
+
+class MilestoneItem(Base):
+    """A work item in a unified milestone (through any of the milestone's selectors)."""
+
+    __tablename__ = "milestone_item"
+    milestone_id: Mapped[int] = mapped_column(fk("milestone.id"), primary_key=True)
+    work_item_id: Mapped[int] = mapped_column(fk("work_item.id"), primary_key=True, index=True)
+
+
+class WorkItemLink(Base):
+    """A commit or pull request that names a work item (``PAY-12``, ``fixes #3``)."""
+
+    __tablename__ = "work_item_link"
+    __table_args__ = (UniqueConstraint("from_kind", "from_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    from_kind: Mapped[str] = mapped_column(String(16))
+    """``commit`` or ``pull_request``."""
+    from_id: Mapped[int]
+    """The id of the commit or pull request row."""
+    source_id: Mapped[int] = mapped_column(fk("source.id"))
+    key: Mapped[str]
+    """The key as found: ``PAY-12`` or ``owner/repo#3``."""
+    key_kind: Mapped[str] = mapped_column(String(8))
+    """``jira`` or ``github``."""
+    relation: Mapped[str] = mapped_column(String(16))
+    """``mentions`` or ``fixes`` (a closing keyword)."""
+    work_item_id: Mapped[int | None] = mapped_column(fk("work_item.id", "SET NULL"), index=True)
+    """The work item the key resolves to now; None while it is not (yet) synced."""

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pmsync.model.base import Base, fk
+from pmsync.model.base import Base, JSONType, fk
 
 # --- sources and sync bookkeeping ---------------------------------------------------
 
@@ -226,6 +226,8 @@ class Commit(RecordColumns, Base):
     author_login: Mapped[str | None]
     branch: Mapped[str | None]
     url: Mapped[str | None]
+    link_fingerprint: Mapped[str | None]
+    """The payload hash and key patterns it was last scanned for work item keys with."""
 
 
 class PullRequest(RecordColumns, Base):
@@ -249,6 +251,8 @@ class PullRequest(RecordColumns, Base):
     milestone: Mapped[str | None]
     url: Mapped[str | None]
     body: Mapped[str | None] = mapped_column(Text)
+    link_fingerprint: Mapped[str | None]
+    """The payload hash and key patterns it was last scanned for work item keys with."""
 
 
 class CalendarEvent(RecordColumns, Base):
@@ -270,6 +274,20 @@ class CalendarEvent(RecordColumns, Base):
     location: Mapped[str | None] = mapped_column(Text)
     recurring_event_id: Mapped[str | None]
     url: Mapped[str | None]
+    # Set by meeting linking (pmsync.meetings.link) after every sync. Nullable: a new
+    # event, or one the upsert rewrote because it changed, waits for the next linking.
+    meeting_kind: Mapped[str | None] = mapped_column(String(32))
+    """``status_meeting``, ``milestone_review``, ``steering_committee``,
+    ``customer_meeting``, ``leave``, ``public_holiday`` or ``other``."""
+    meeting_rule: Mapped[str | None]
+    """The name of the classification rule that decided (None: no rule matched)."""
+    project_id: Mapped[int | None] = mapped_column(fk("project.id", "SET NULL"), index=True)
+    project_link: Mapped[str | None] = mapped_column(String(16))
+    """How the project was found: ``calendar``, ``title`` or ``attendees``."""
+    person_ids: Mapped[list[int] | None] = mapped_column(JSONType)
+    """``person.id`` of the organiser and attendees that linking matched."""
+    away_person_ids: Mapped[list[int] | None] = mapped_column(JSONType)
+    """For leave: ``person.id`` of who is away."""
 
 
 RECORD_TABLES: dict[str, type[RecordColumns]] = {

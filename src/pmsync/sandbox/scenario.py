@@ -15,12 +15,15 @@ writes realistic ones.
 from __future__ import annotations
 
 import bisect
+import gc
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -375,24 +378,50 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of acyclic objects are made.
+
+    A scenario of 100,000 issues is millions of small dicts, lists and models;
+    each collection would rescan all of them for nothing, which made loading
+    such a file take 30-45 s instead of about 5.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def load_scenario(path: Path) -> Scenario:
-    """Read a scenario from a ``.json`` or ``.yaml`` file."""
-    text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    return Scenario.model_validate(data)
+    """Read and validate a scenario from a ``.json`` or ``.yaml`` file."""
+    with paused_gc():
+        if path.suffix == ".json":
+            data = orjson.loads(path.read_bytes())
+        else:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return Scenario.model_validate(data)
 
 
 def dump_scenario(scenario: Scenario, path: Path) -> None:
     """Write ``scenario`` as JSON (``.json``) or YAML, byte-identical for equal input."""
-    data = scenario.model_dump(mode="json", exclude_defaults=False)
-    if path.suffix == ".json":
-        path.write_text(
-            json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_json_default)
-            + "\n",
-            encoding="utf-8",
-        )
-    else:
-        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
+    with paused_gc():
+        data = scenario.model_dump(mode="json", exclude_defaults=False)
+        if path.suffix == ".json":
+            path.write_bytes(_json_bytes(data) + b"\n")
+        else:
+            path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
+
+
+def _json_bytes(data: Any) -> bytes:
+    """Return compact UTF-8 JSON, as ``json.dumps(ensure_ascii=False)`` writes it, only faster."""
+    try:
+        return orjson.dumps(data)
+    except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        return text.encode("utf-8")
 
 
 def iter_timed(items: Iterable[Timed], now: datetime) -> Iterator[Timed]:

@@ -67,6 +67,14 @@ def parse_time(value: Any) -> datetime:
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value / 1000, UTC)
     text = str(value).strip()
+    # fromisoformat (C, Python 3.11+) reads ``.000+0530`` and ``Z`` itself; strptime,
+    # ten times slower, was a third of the mapping time of a page of issues.
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is not None and parsed.tzinfo is not None:
+        return parsed.astimezone(UTC)
     for pattern in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
         try:
             return datetime.strptime(text, pattern).astimezone(UTC)

@@ -24,6 +24,9 @@ depends_on: str | Sequence[str] | None = None
 JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 TABLES = (
     "alert",
+    "alert_group",
+    "daemon_instance",
+    "daemon_lease",
     "metric_snapshot",
     "person",
     "project",
@@ -48,6 +51,8 @@ TABLES = (
     "plan_change",
     "source_milestone",
     "work_item",
+    "milestone_item",
+    "work_item_link",
 )
 """Tables in creation order (referenced tables first)."""
 
@@ -64,14 +69,64 @@ def upgrade() -> None:
         sa.Column("severity", sa.String(length=16), nullable=False),
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("evidence", JSON_TYPE, nullable=False),
-        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("last_evaluated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("action", sa.Text(), nullable=True),
+        sa.Column("report_url", sa.Text(), nullable=True),
+        sa.Column("pending_since", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("last_notified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_evaluated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("muted_by", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alert")),
         sa.UniqueConstraint("fingerprint", name=op.f("uq_alert_fingerprint")),
     )
     op.create_index(op.f("ix_alert_state_severity"), "alert", ["state", "severity"], unique=False)
+    op.create_table(
+        "daemon_instance",
+        sa.Column("id", sa.String(length=128), nullable=False),
+        sa.Column("host", sa.String(), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column("version", sa.String(length=32), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("beat_seconds", sa.Float(), nullable=False),
+        sa.Column("stopped_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("health_url", sa.Text(), nullable=True),
+        sa.Column("jobs", JSON_TYPE, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_daemon_instance")),
+    )
+    op.create_index(
+        op.f("ix_daemon_instance_heartbeat_at"), "daemon_instance", ["heartbeat_at"], unique=False
+    )
+    op.create_table(
+        "daemon_lease",
+        sa.Column("name", sa.String(), nullable=False),
+        sa.Column("holder", sa.String(length=128), nullable=False),
+        sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("job_id", sa.String(), nullable=True),
+        sa.Column("fire_time", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_daemon_lease")),
+    )
+    op.create_index(
+        op.f("ix_daemon_lease_expires_at"), "daemon_lease", ["expires_at"], unique=False
+    )
+    op.create_table(
+        "alert_group",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("route", sa.Text(), nullable=False),
+        sa.Column("receiver", sa.String(), nullable=False),
+        sa.Column("labels", JSON_TYPE, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("next_flush_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_notified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("notified_firing", JSON_TYPE, nullable=False),
+        sa.Column("notified_resolved", JSON_TYPE, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_group")),
+        sa.UniqueConstraint("key", name=op.f("uq_alert_group_key")),
+    )
     op.create_table(
         "metric_snapshot",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -116,8 +171,8 @@ def upgrade() -> None:
         sa.Column("matchers", JSON_TYPE, nullable=False),
         sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("comment", sa.Text(), nullable=True),
-        sa.Column("created_by", sa.String(), nullable=True),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("created_by", sa.String(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_silence")),
     )
@@ -165,6 +220,12 @@ def upgrade() -> None:
         sa.Column("location", sa.Text(), nullable=True),
         sa.Column("recurring_event_id", sa.String(), nullable=True),
         sa.Column("url", sa.String(), nullable=True),
+        sa.Column("meeting_kind", sa.String(length=32), nullable=True),
+        sa.Column("meeting_rule", sa.String(), nullable=True),
+        sa.Column("project_id", sa.Integer(), nullable=True),
+        sa.Column("project_link", sa.String(length=16), nullable=True),
+        sa.Column("person_ids", JSON_TYPE, nullable=True),
+        sa.Column("away_person_ids", JSON_TYPE, nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source_id", sa.Integer(), nullable=False),
         sa.Column("external_id", sa.String(), nullable=False),
@@ -172,6 +233,12 @@ def upgrade() -> None:
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["project.id"],
+            name=op.f("fk_calendar_event_project_id_project"),
+            ondelete="SET NULL",
+        ),
         sa.ForeignKeyConstraint(
             ["source_id"],
             ["source.id"],
@@ -189,6 +256,9 @@ def upgrade() -> None:
         ["source_id", "calendar_id", "starts_at"],
         unique=False,
     )
+    op.create_index(
+        op.f("ix_calendar_event_project_id"), "calendar_event", ["project_id"], unique=False
+    )
     op.create_table(
         "commit",
         sa.Column("sha", sa.String(length=64), nullable=False),
@@ -199,6 +269,7 @@ def upgrade() -> None:
         sa.Column("author_login", sa.String(), nullable=True),
         sa.Column("branch", sa.String(), nullable=True),
         sa.Column("url", sa.String(), nullable=True),
+        sa.Column("link_fingerprint", sa.String(), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source_id", sa.Integer(), nullable=False),
         sa.Column("external_id", sa.String(), nullable=False),
@@ -235,6 +306,7 @@ def upgrade() -> None:
         sa.Column("planned_finish", sa.Date(), nullable=True),
         sa.Column("planned_cost", sa.Numeric(precision=14, scale=2), nullable=True),
         sa.Column("match", JSON_TYPE, nullable=True),
+        sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["parent_id"],
@@ -285,6 +357,11 @@ def upgrade() -> None:
         sa.Column("name", sa.String(), nullable=False),
         sa.Column("due_date", sa.Date(), nullable=True),
         sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("origin", sa.String(length=8), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("tool_due_date", sa.Date(), nullable=True),
+        sa.Column("scope_items", sa.Integer(), nullable=True),
+        sa.Column("scope_points", sa.Float(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["project_id"],
@@ -298,24 +375,27 @@ def upgrade() -> None:
     op.create_table(
         "notification",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("alert_id", sa.Integer(), nullable=True),
+        sa.Column("key", sa.String(length=36), nullable=False),
         sa.Column("receiver", sa.String(), nullable=False),
-        sa.Column("payload", JSON_TYPE, nullable=False),
+        sa.Column("group_key", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("payload", JSON_TYPE, nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["alert_id"],
-            ["alert.id"],
-            name=op.f("fk_notification_alert_id_alert"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notification")),
+        sa.UniqueConstraint("key", name=op.f("uq_notification_key")),
     )
-    op.create_index(op.f("ix_notification_alert_id"), "notification", ["alert_id"], unique=False)
+    op.create_index(op.f("ix_notification_group_key"), "notification", ["group_key"], unique=False)
+    op.create_index(
+        op.f("ix_notification_receiver_status"),
+        "notification",
+        ["receiver", "status"],
+        unique=False,
+    )
     op.create_index(
         op.f("ix_notification_status_next_attempt_at"),
         "notification",
@@ -340,6 +420,7 @@ def upgrade() -> None:
         sa.Column("milestone", sa.String(), nullable=True),
         sa.Column("url", sa.String(), nullable=True),
         sa.Column("body", sa.Text(), nullable=True),
+        sa.Column("link_fingerprint", sa.String(), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source_id", sa.Integer(), nullable=False),
         sa.Column("external_id", sa.String(), nullable=False),
@@ -426,6 +507,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("response", sa.Text(), nullable=True),
         sa.Column("review_date", sa.Date(), nullable=True),
+        sa.Column("origin", sa.String(length=8), nullable=False),
+        sa.Column("response_plan", sa.Text(), nullable=True),
+        sa.Column("url", sa.String(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["project_id"],
@@ -730,6 +814,57 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_work_item_source_id_key"), "work_item", ["source_id", "key"], unique=False
+    )
+    op.create_table(
+        "milestone_item",
+        sa.Column("milestone_id", sa.Integer(), nullable=False),
+        sa.Column("work_item_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["milestone_id"],
+            ["milestone.id"],
+            name=op.f("fk_milestone_item_milestone_id_milestone"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_item_id"],
+            ["work_item.id"],
+            name=op.f("fk_milestone_item_work_item_id_work_item"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("milestone_id", "work_item_id", name=op.f("pk_milestone_item")),
+    )
+    op.create_index(
+        op.f("ix_milestone_item_work_item_id"), "milestone_item", ["work_item_id"], unique=False
+    )
+    op.create_table(
+        "work_item_link",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("from_kind", sa.String(length=16), nullable=False),
+        sa.Column("from_id", sa.Integer(), nullable=False),
+        sa.Column("source_id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(), nullable=False),
+        sa.Column("key_kind", sa.String(length=8), nullable=False),
+        sa.Column("relation", sa.String(length=16), nullable=False),
+        sa.Column("work_item_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["source_id"],
+            ["source.id"],
+            name=op.f("fk_work_item_link_source_id_source"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_item_id"],
+            ["work_item.id"],
+            name=op.f("fk_work_item_link_work_item_id_work_item"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_work_item_link")),
+        sa.UniqueConstraint(
+            "from_kind", "from_id", "key", name=op.f("uq_work_item_link_from_kind_from_id_key")
+        ),
+    )
+    op.create_index(
+        op.f("ix_work_item_link_work_item_id"), "work_item_link", ["work_item_id"], unique=False
     )
 
 

@@ -395,7 +395,8 @@ class CalendarService(Service):
             items = self._results(snapshot, query, since)
         except ApiError as err:
             return err.response()
-        page = items[offset : offset + query.max_results]
+        start = self.shifted(request, (calendar.id, query.filter_key()), offset)
+        page = items[start : start + query.max_results]
         body: dict[str, Any] = {
             "kind": "calendar#events",
             "etag": etag(snapshot.last_change if snapshot.events else as_of),
@@ -407,7 +408,7 @@ class CalendarService(Service):
             "defaultReminders": [],
             "items": page,
         }
-        if offset + query.max_results < len(items):
+        if start + query.max_results < len(items):
             body["nextPageToken"] = encode_token(
                 {
                     "k": scope,

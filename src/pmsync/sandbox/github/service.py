@@ -37,7 +37,7 @@ from werkzeug.wrappers import Request, Response
 from pmsync.sandbox.github.items import ValidationFailed
 from pmsync.sandbox.github.payloads import DOCS, People, Urls, stable_id
 from pmsync.sandbox.github.world import RepoIndex, RepoView
-from pmsync.sandbox.scenario import Scenario
+from pmsync.sandbox.scenario import Scenario, paused_gc
 from pmsync.sandbox.server import FaultPlan, SandboxClock, Service, http_date, json_response
 
 SANDBOX_TOKEN = "ghp_sandbox0000000000000000000000000000"
@@ -279,7 +279,8 @@ class GitHubMachinery(Service):
             cached = self._views.get(index.repo.id)
             if cached is not None and cached.valid_at(now):
                 return cached
-            view = RepoView.build(index, now)
+            with paused_gc():
+                view = RepoView.build(index, now)
             self._views[index.repo.id] = view
             return view
 
@@ -330,7 +331,9 @@ class GitHubMachinery(Service):
         per_page = 30 if per_page < 1 else min(per_page, 100)
         page = max(int_arg(request.args, "page", 1), 1)
         total = len(rows)
-        chunk = rows[(page - 1) * per_page : page * per_page] if page <= total else []
+        listing = tuple(sorted((k, v) for k, v in request.args.items(multi=True) if k != "page"))
+        start = self.shifted(request, listing, (page - 1) * per_page)
+        chunk = rows[start : start + per_page] if page <= total else []
         last = max((total + per_page - 1) // per_page, 1)
         links = []
         url = request.base_url

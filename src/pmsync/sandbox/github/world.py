@@ -203,6 +203,8 @@ class RepoView:
                 "due_on": milestone.due_on,
             }
             state = milestone.state_at(initial, now)
+            if isinstance(state["due_on"], str):  # a change in the scenario holds ISO text
+                state["due_on"] = datetime.fromisoformat(state["due_on"].replace("Z", "+00:00"))
             closed_at = None
             if state["state"] == "closed":
                 closed_at = _last_set(milestone, now, "state", "closed") or milestone.created

@@ -122,10 +122,21 @@ def user_json(person: Person | None, ctx: Context) -> dict[str, Any] | None:
 
 
 def person_json(person_id: Any, ctx: Context) -> dict[str, Any] | None:
-    """Return the user for a scenario person id (None when unset or unknown)."""
+    """Return the user for a scenario person id (None when unset or unknown).
+
+    A page of 100 issues names people about a thousand times (assignee, reporter,
+    changelog and worklog authors): each is rendered once per request context
+    and shared, read-only, after that.
+    """
     if not person_id:
         return None
-    return user_json(ctx.data.people.get(str(person_id)), ctx)
+    cache = ctx.data.rendered_people
+    key = (str(person_id), ctx.base, ctx.api, ctx.cloud)
+    if key not in cache:
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[key] = user_json(ctx.data.people.get(str(person_id)), ctx)
+    return cache[key]
 
 
 def status_json(status: JiraStatus, ctx: Context) -> dict[str, Any]:
@@ -248,8 +259,18 @@ def worklog_json(worklog: WorklogView, issue_id: int, ctx: Context) -> dict[str,
     return result
 
 
+def worklog_field(view: IssueView, ctx: Context) -> dict[str, Any]:
+    """Return the ``worklog`` field: the first worklogs, with the ``total`` telling the rest."""
+    return {
+        "startAt": 0,
+        "maxResults": EMBEDDED_WORKLOGS,
+        "total": len(view.worklogs),
+        "worklogs": [worklog_json(w, view.id_num, ctx) for w in view.worklogs[:EMBEDDED_WORKLOGS]],
+    }
+
+
 def render_fields(view: IssueView, snap: Snapshot, ctx: Context) -> dict[str, Any]:
-    """Return every field of an issue (cached in the snapshot until the issue changes)."""
+    """Return every field of an issue but ``worklog`` (cached until the issue changes)."""
     cache_key = (ctx.base, ctx.api, ctx.zone.key, ctx.cloud)
     cached = snap.rendered.get(view.index, {}).get(cache_key)
     if cached is not None:
@@ -293,14 +314,6 @@ def render_fields(view: IssueView, snap: Snapshot, ctx: Context) -> dict[str, An
         "timespent": view.time_spent or None,
         "aggregatetimespent": view.time_spent or None,
         data.story_points_field: state.get("story_points"),
-        "worklog": {
-            "startAt": 0,
-            "maxResults": EMBEDDED_WORKLOGS,
-            "total": len(view.worklogs),
-            "worklogs": [
-                worklog_json(w, view.id_num, ctx) for w in view.worklogs[:EMBEDDED_WORKLOGS]
-            ],
-        },
     }
     parent_key = state.get("parent")
     if parent_key:
@@ -333,9 +346,13 @@ def issue_json(
     }
     if wanted is None or wanted:
         fields = render_fields(view, snap, ctx)
-        result["fields"] = (
-            fields if wanted is None else {k: v for k, v in fields.items() if k in wanted}
-        )
+        if wanted is None:
+            fields = {**fields, "worklog": worklog_field(view, ctx)}
+        else:
+            fields = {k: v for k, v in fields.items() if k in wanted}
+            if "worklog" in wanted:  # rendered only when asked: it is the costly one
+                fields["worklog"] = worklog_field(view, ctx)
+        result["fields"] = fields
     else:
         result["fields"] = {}
     return result

@@ -26,7 +26,7 @@ from pmsync.sandbox.jira.common import BadRequest, NotFound, int_param, jira_err
 from pmsync.sandbox.jira.handlers import JiraMetadataHandlers
 from pmsync.sandbox.jira.worklogs import WorklogFeeds
 from pmsync.sandbox.jira.world import JiraData, Snapshot, numeric_id
-from pmsync.sandbox.scenario import Person, Scenario
+from pmsync.sandbox.scenario import Person, Scenario, paused_gc
 from pmsync.sandbox.server import FaultPlan, SandboxClock, Service, http_date, json_response
 
 SANDBOX_TOKEN = "ATATT-sandbox-pmsync-0123456789abcdef"
@@ -162,7 +162,8 @@ class JiraService(JiraMetadataHandlers, Service):
             now = self.clock.now()
             snap = self._snapshot
             if snap is None or now < snap.now:
-                snap = self._snapshot = Snapshot(self.data, now)
+                with paused_gc():  # 100,000 issue views: nothing for the collector to find
+                    snap = self._snapshot = Snapshot(self.data, now)
             elif now > snap.now:
                 snap.advance(now)
             return snap
@@ -245,10 +246,11 @@ class JiraService(JiraMetadataHandlers, Service):
             ctx = self.context(request, api)
             snap = self.snapshot()
             ordered = search.run(query, text, self.data, snap, self.zone, snap.now)
-            page = ordered[offset : offset + size]
+            start = self.shifted(request, text, offset)
+            page = ordered[start : start + size]
             issues = self._render(page, snap, ctx, wanted, expand, CLOUD_EMBEDDED_HISTORIES)
             result: dict[str, Any] = {"issues": issues}
-            if offset + size < len(ordered) and size:
+            if start + size < len(ordered) and size:
                 result["nextPageToken"] = self._encode_token(offset + size, text)
                 result["isLast"] = False
             else:
@@ -279,8 +281,9 @@ class JiraService(JiraMetadataHandlers, Service):
             ctx = self.context(request, api)
             snap = self.snapshot()
             ordered = search.run(query, text, self.data, snap, self.zone, snap.now)
+            begin = self.shifted(request, text, start)
             issues = self._render(
-                ordered[start : start + size], snap, ctx, wanted, self._expand(params), None
+                ordered[begin : begin + size], snap, ctx, wanted, self._expand(params), None
             )
             return json_response(
                 {

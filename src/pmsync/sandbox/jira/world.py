@@ -106,6 +106,8 @@ class JiraData:
         self.worklog_owner: dict[str, int] = {
             w.id: i for i, issue in enumerate(self.issues) for w in issue.worklogs
         }
+        self.rendered_people: dict[tuple[str, str, str, bool], dict[str, Any] | None] = {}
+        """Users as payloads render them, per request context (see ``person_json``)."""
 
     def status(self, name: str) -> JiraStatus:
         """Return the status called ``name`` (made up, in progress, when unknown)."""

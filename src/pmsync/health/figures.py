@@ -1,0 +1,208 @@
+"""Everything ``pmsync metrics`` shows about a project: the health, and the plan beside it.
+
+``ProjectHealth`` holds what the metrics compute. A PM reading a forecast also
+wants the plan it is measured against: each milestone's date in the tools and
+in the approved baseline, how far it slipped, its scope per tool; and the
+money in the periods budgets are set for (this month, this fiscal year, the
+project's life). Those come from the plan layer (``plan_variance``, the cost
+ledger, to the cent) and are put beside the health here, never recomputed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pmsync.config import Config
+from pmsync.health.inputs_from_store import LoadedProject, load_inputs
+from pmsync.metrics import MetricInputError, MilestoneForecast, ProjectHealth, project_health
+from pmsync.plan.baselines import PlanVariance, plan_variance
+from pmsync.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneFigures:
+    """A milestone's plan, scope and forecast at the status date."""
+
+    name: str
+    origin: str
+    """``plan`` (in the project file) or ``tool`` (only the tools know it)."""
+    due: date | None
+    tool_due: date | None
+    baseline_due: date | None
+    slip_days: int | None
+    """How far it moved since the latest baseline (the file's date or the tools'), in days."""
+    scope_items: int
+    done_items: int
+    items_by_source: dict[str, int]
+    forecast: MilestoneForecast
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the plan and the forecast as one JSON object."""
+        plan = {
+            "name": self.name,
+            "origin": self.origin,
+            "due": _iso(self.due),
+            "tool_due": _iso(self.tool_due),
+            "baseline_due": _iso(self.baseline_due),
+            "slip_days": self.slip_days,
+            "scope_items": self.scope_items,
+            "done_items": self.done_items,
+            "items_by_source": dict(sorted(self.items_by_source.items())),
+        }
+        forecast = {k: v for k, v in self.forecast.as_dict().items() if k not in ("name", "due")}
+        return {**plan, **forecast}
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLine:
+    """Money spent in one period against its budget (month, fiscal year, life)."""
+
+    period: str
+    label: str
+    budget: Decimal | None
+    spent: Decimal
+    forecast: float | None = None
+    """The estimate at completion, for the project's life."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the line with money as strings (exact to the cent)."""
+        return {
+            "period": self.period,
+            "label": self.label,
+            "budget": None if self.budget is None else f"{self.budget:.2f}",
+            "spent": f"{self.spent:.2f}",
+            "forecast": self.forecast,
+        }
+
+
+@dataclass(frozen=True)
+class ProjectFigures:
+    """One project at one status date: its health and the plan it is measured against."""
+
+    key: str
+    name: str
+    currency: str
+    health: ProjectHealth
+    milestones: tuple[MilestoneFigures, ...]
+    budget: tuple[BudgetLine, ...]
+    baseline_version: int | None
+    unrated_hours: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return every figure as JSON-ready values (``null`` where not defined)."""
+        h = self.health
+        return {
+            "key": self.key,
+            "name": self.name,
+            "currency": self.currency,
+            "status_date": h.status_date.isoformat(),
+            "earned_value": h.project.as_dict(),
+            "earned_schedule": None if h.schedule is None else h.schedule.as_dict(),
+            "milestones": [m.as_dict() for m in self.milestones],
+            "budget": {line.period: line.as_dict() for line in self.budget},
+            "team": None if h.team is None else h.team.as_dict(),
+            "business_case": None if h.business_case is None else h.business_case.as_dict(),
+            "deliverables": [d.as_dict() for d in h.deliverables],
+            "cost_curve": h.cost_curve.as_dict(),
+            "baseline_version": self.baseline_version,
+            "unrated_hours": self.unrated_hours,
+        }
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def budget_lines(
+    loaded: LoadedProject, config: Config, health: ProjectHealth
+) -> tuple[BudgetLine, ...]:
+    """Return spend this month, this fiscal year and over the life, up to the status date."""
+    plan, ledger, day = config.projects[loaded.key], loaded.ledger, health.status_date
+    spent = ledger.total(until=day)
+
+    def since(first: date) -> Decimal:
+        return spent - ledger.total(until=first - timedelta(days=1))
+
+    year = plan.fiscal_year_of(day)
+    fy_start = date(year, plan.fiscal_year_start.month, plan.fiscal_year_start.day)
+    return (
+        BudgetLine("month", day.strftime("%Y-%m"), None, since(day.replace(day=1))),
+        BudgetLine("fiscal_year", f"FY{year}", plan.annual_budgets.get(year), since(fy_start)),
+        BudgetLine(
+            "life",
+            "project life",
+            plan.budget_at_completion,
+            spent,
+            health.project.estimate_at_completion,
+        ),
+    )
+
+
+def project_figures(
+    loaded: LoadedProject, config: Config, health: ProjectHealth, variance: PlanVariance | None
+) -> ProjectFigures:
+    """Return a project's figures from its loaded inputs, health and baseline variance."""
+    against = {m.name: m for m in variance.milestones} if variance is not None else {}
+    milestones = []
+    for scope, forecast in zip(loaded.milestones, health.milestones, strict=True):
+        base = against.get(scope.name)
+        milestones.append(
+            MilestoneFigures(
+                name=scope.name,
+                origin=scope.origin,
+                due=scope.due,
+                tool_due=scope.tool_due,
+                baseline_due=base.baseline_due if base else None,
+                slip_days=base.slip_days if base else None,
+                scope_items=scope.items,
+                done_items=scope.done_items,
+                items_by_source=scope.items_by_source,
+                forecast=forecast,
+            )
+        )
+    baseline = variance.baseline if variance is not None else None
+    return ProjectFigures(
+        key=loaded.key,
+        name=loaded.name,
+        currency=loaded.currency,
+        health=health,
+        milestones=tuple(milestones),
+        budget=budget_lines(loaded, config, health),
+        baseline_version=baseline.version if baseline is not None else None,
+        unrated_hours=loaded.ledger.unrated_hours(),
+    )
+
+
+def load_figures(
+    store: Store,
+    config: Config,
+    keys: Collection[str] | None = None,
+    *,
+    as_of: date,
+    now: Callable[[], datetime],
+    problems: dict[str, str] | None = None,
+) -> dict[str, ProjectFigures]:
+    """Return the figures of every project (or of ``keys``) at the end of ``as_of``.
+
+    A project whose plan the metrics refuse (``MetricInputError``) raises, or,
+    given ``problems``, is left out and named there with the reason.
+    """
+    chosen = sorted(config.projects) if keys is None else sorted(keys)
+    loaded = load_inputs(store, config, chosen, as_of=as_of, now=now)
+    found = {}
+    with store.session(readonly=True) as session:
+        conn = session.connection()
+        for key, project in loaded.items():
+            try:
+                health = project_health(project.inputs)
+            except MetricInputError as err:
+                if problems is None:
+                    raise
+                problems[key] = str(err)
+                continue
+            found[key] = project_figures(project, config, health, plan_variance(conn, key))
+    return found

@@ -1,0 +1,332 @@
+"""Classify every stored calendar event and link it to its project and its people.
+
+Runs after every sync, after ``link_people`` (identities must be linked first
+for attendees to become people) and after the plan refresh (``pmsync.plan``
+stores the project rows; a configured project without one is not linked to yet).
+It recomputes everything from the stored events and the current configuration,
+so a new rule or a new calendar link applies to past events too, and it writes
+only the rows whose result changed: one ``SELECT`` of the events, one bulk
+``UPDATE`` by primary key. Running it twice changes nothing the second time.
+
+A meeting is linked to a project by, in order:
+
+1. **calendar**: the event is on a calendar in exactly one project's ``calendars``;
+2. **title**: among those projects (all, when no calendar decided), exactly one
+   whose key (as a word, case-sensitive), name, ``meeting_titles`` or cadence
+   ``title_patterns`` occur in the title;
+3. **attendees**: among those, the one project with the most of its team
+   (manager, sponsor, ``team``, deliverable owners and RACI, rate card people)
+   among the organiser and attendees, at least two, strictly more than any other.
+
+Leave and public holidays are not linked to projects: they belong to people.
+Who is away is the owner of the calendar (a calendar id that is a person's
+e-mail); else the configured people named in the title who are also its
+organiser or attendees (namesakes are told apart so); else the attendees other
+than the organiser; else the people named in the title; else the organiser.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from pmsync import model
+from pmsync.config.projects import Project
+from pmsync.connectors import Clock, utc_now
+from pmsync.meetings.classify import Classifier, EventFacts, TitleMatcher, build_classifier, glob
+from pmsync.upsert import chunked
+
+if TYPE_CHECKING:
+    from pmsync.config import Config
+    from pmsync.store import Store
+
+PERSONAL_KINDS = frozenset({"leave", "public_holiday"})
+"""Kinds that concern people, not projects."""
+UPDATE_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class MeetingLinkResult:
+    """What one ``link_meetings`` pass found and changed."""
+
+    events: int
+    changed: int
+    by_kind: dict[str, int] = field(default_factory=dict)
+    by_project: dict[str, int] = field(default_factory=dict)
+    unlinked_meetings: int = 0
+    """Events that are neither leave nor holidays and belong to no project."""
+
+
+def project_team(project: Project) -> set[str]:
+    """Return the person ids on a project: manager, sponsor, team, owners, RACI, rate card."""
+    team = {p for p in (project.manager, project.sponsor) if p}
+    team.update(project.team)
+    team.update(entry.person for entry in project.rate_card if entry.person)
+    for node in project.all_deliverables():
+        if node.owner:
+            team.add(node.owner)
+        if node.raci is not None:
+            raci = node.raci
+            team.update([*raci.responsible, *raci.consulted, *raci.informed])
+            if raci.accountable:
+                team.add(raci.accountable)
+    return team
+
+
+@dataclass(frozen=True)
+class _ProjectSignals:
+    key: str
+    id: int
+    calendars: tuple[tuple[str | None, str], ...]
+    key_pattern: re.Pattern[str]
+    titles: TitleMatcher
+    globs: tuple[str, ...]
+    team: frozenset[int]
+
+    def has_calendar(self, source: str, calendar_id: str) -> bool:
+        return any(
+            (wanted is None or wanted == source) and glob(calendar_id, (pattern,))
+            for wanted, pattern in self.calendars
+        )
+
+    def has_title(self, title: str) -> bool:
+        if self.key_pattern.search(title) or self.titles.search(title):
+            return True
+        folded = title.casefold()
+        return any(fnmatch.fnmatchcase(folded, pattern) for pattern in self.globs)
+
+
+class _People:
+    """Who is who: identities, e-mails and configured names, as ``person.id``."""
+
+    def __init__(self, s: Session, config: Config) -> None:
+        self.by_identity = {
+            (source_id, login): person_id
+            for source_id, login, person_id in s.execute(
+                select(model.Identity.source_id, model.Identity.login, model.Identity.person_id)
+            )
+            if person_id is not None
+        }
+        self.by_email: dict[str, int] = {}
+        self.by_key: dict[str, int] = {}
+        for person_id, key, email in s.execute(
+            select(model.Person.id, model.Person.key, model.Person.email)
+        ):
+            if email:
+                self.by_email.setdefault(email.lower(), person_id)
+            if key:
+                self.by_key[key] = person_id
+        self.key_of = {person_id: key for key, person_id in self.by_key.items()}
+        self.named = [
+            (TitleMatcher.of([p.name]), self.by_key[p.id])
+            for p in config.settings.people
+            if p.id in self.by_key and p.name.strip()
+        ]
+
+    def of(self, source_id: int, login: str | None) -> int | None:
+        if not login:
+            return None
+        found = self.by_identity.get((source_id, login))
+        return found if found is not None else self.by_email.get(login.lower())
+
+    def named_in(self, title: str) -> list[int]:
+        return [person_id for matcher, person_id in self.named if matcher.search(title)]
+
+
+def _project_ids(s: Session, config: Config) -> dict[str, int]:
+    """Return the ids of the configured projects that ``pmsync.plan`` has stored."""
+    rows = s.execute(
+        select(model.Project.key, model.Project.id).where(
+            model.Project.key.in_(list(config.projects))
+        )
+    )
+    return {key: id_ for key, id_ in rows}
+
+
+def _signals(project: Project, project_id: int, people: _People) -> _ProjectSignals:
+    key = re.escape(project.key)
+    return _ProjectSignals(
+        key=project.key,
+        id=project_id,
+        calendars=tuple((link.source, link.calendar) for link in project.calendars),
+        key_pattern=re.compile(rf"(?<![^\W_]){key}(?![^\W_])"),
+        titles=TitleMatcher.of([project.name, *project.meeting_titles]),
+        globs=tuple(p.casefold() for cadence in project.meetings for p in cadence.title_patterns),
+        team=frozenset(people.by_key[p] for p in project_team(project) if p in people.by_key),
+    )
+
+
+class _ProjectFinder:
+    """Calendar, then title, then attendees; the first two remembered per calendar and title."""
+
+    def __init__(self, projects: Sequence[_ProjectSignals]) -> None:
+        self.projects = list(projects)
+        self._by_title: dict[tuple[str, str, str], tuple[_ProjectSignals, ...] | str] = {}
+
+    def _narrowed(
+        self, source: str, calendar_id: str, title: str
+    ) -> tuple[_ProjectSignals, ...] | str:
+        key = (source, calendar_id, title)
+        found = self._by_title.get(key)
+        if found is None:
+            pool = [p for p in self.projects if p.has_calendar(source, calendar_id)]
+            if len(pool) == 1:
+                found = f"calendar:{pool[0].id}"
+            else:
+                pool = pool or self.projects
+                titled = [p for p in pool if p.has_title(title)]
+                found = f"title:{titled[0].id}" if len(titled) == 1 else tuple(titled or pool)
+            if len(self._by_title) < 100_000:
+                self._by_title[key] = found
+        return found
+
+    def find(
+        self, source: str, calendar_id: str, title: str, attendees: Iterable[int]
+    ) -> tuple[int | None, str | None]:
+        """Return the project id an event belongs to and how that was decided."""
+        found = self._narrowed(source, calendar_id, title)
+        if isinstance(found, str):
+            how, project_id = found.split(":")
+            return int(project_id), how
+        present = set(attendees)
+        counts = sorted(((len(present & p.team), p.id) for p in found), reverse=True)
+        if counts and counts[0][0] >= 2 and (len(counts) == 1 or counts[1][0] < counts[0][0]):
+            return counts[0][1], "attendees"
+        return None, None
+
+
+def _away(
+    people: _People, calendar_id: str, title: str, organizer: int | None, attendees: list[int]
+) -> list[int]:
+    owner = people.by_email.get(calendar_id.lower())
+    if owner is not None:
+        return [owner]
+    named = people.named_in(title)
+    present = {organizer, *attendees}
+    if any(p in present for p in named):  # namesakes: the one who is there
+        return [p for p in named if p in present]
+    others = [p for p in attendees if p != organizer]
+    if others:
+        return others
+    if named:
+        return named
+    return [organizer] if organizer is not None else []
+
+
+def link_meetings(store: Store, config: Config, now: Clock = utc_now) -> MeetingLinkResult:
+    """Classify every live calendar event and link it to a project and to people.
+
+    ``now`` is the sync's clock, taken like every step of a sync takes it;
+    classification and linking do not depend on the time.
+    """
+    classifier: Classifier = build_classifier(config.settings.meetings)
+    event = model.table_of(model.CalendarEvent).c
+    changes: list[dict[str, Any]] = []
+    by_kind: Counter[str] = Counter()
+    by_project: Counter[str] = Counter()
+    unlinked = total = 0
+    with store.session() as s:
+        project_ids = _project_ids(s, config)
+        people = _People(s, config)
+        projects = [
+            _signals(p, project_ids[k], people)
+            for k, p in config.projects.items()
+            if k in project_ids
+        ]
+        finder = _ProjectFinder(projects)
+        keys = {p.id: p.key for p in projects}
+        sources = {i: name for i, name in s.execute(select(model.Source.id, model.Source.name))}
+        rows = (
+            s.connection()
+            .execute(
+                select(
+                    event.id,
+                    event.source_id,
+                    event.calendar_id,
+                    event.title,
+                    event.event_type,
+                    event.all_day,
+                    event.organizer_login,
+                    event.attendee_logins,
+                    event.meeting_kind,
+                    event.meeting_rule,
+                    event.project_id,
+                    event.project_link,
+                    event.person_ids,
+                    event.away_person_ids,
+                ).where(event.deleted_at.is_(None))
+            )
+            .all()
+        )
+        for row in rows:
+            total += 1
+            organizer = people.of(row.source_id, row.organizer_login)
+            attendees = [
+                p for p in (people.of(row.source_id, a) for a in row.attendee_logins or []) if p
+            ]
+            present = list(dict.fromkeys([p for p in (organizer, *attendees) if p is not None]))
+            facts = EventFacts(
+                title=row.title,
+                calendar_id=row.calendar_id,
+                source=sources.get(row.source_id, ""),
+                event_type=row.event_type,
+                all_day=row.all_day,
+                organizer=row.organizer_login,
+                attendees=tuple(row.attendee_logins or ()),
+                organizer_person=people.key_of.get(organizer) if organizer else None,
+                attendee_people=tuple(k for p in attendees if (k := people.key_of.get(p))),
+            )
+            found = classifier.classify(facts)
+            project_id: int | None = None
+            link: str | None = None
+            away: list[int] = []
+            if found.kind in PERSONAL_KINDS:
+                personal = found.kind == "leave" or not classifier.on_holiday_calendar(
+                    row.calendar_id
+                )
+                if personal:
+                    away = _away(people, row.calendar_id, row.title, organizer, attendees)
+            else:
+                project_id, link = finder.find(facts.source, row.calendar_id, row.title, present)
+            by_kind[found.kind] += 1
+            if project_id is not None:
+                by_project[keys[project_id]] += 1
+            elif found.kind not in PERSONAL_KINDS:
+                unlinked += 1
+            new = (found.kind, found.rule, project_id, link, present, away)
+            old = (
+                row.meeting_kind,
+                row.meeting_rule,
+                row.project_id,
+                row.project_link,
+                row.person_ids,
+                row.away_person_ids,
+            )
+            if new != old:
+                changes.append(
+                    {
+                        "id": row.id,
+                        "meeting_kind": found.kind,
+                        "meeting_rule": found.rule,
+                        "project_id": project_id,
+                        "project_link": link,
+                        "person_ids": present,
+                        "away_person_ids": away,
+                    }
+                )
+        for batch in chunked(changes, UPDATE_BATCH):
+            s.execute(update(model.CalendarEvent), list(batch))
+    return MeetingLinkResult(
+        events=total,
+        changed=len(changes),
+        by_kind=dict(sorted(by_kind.items())),
+        by_project=dict(sorted(by_project.items())),
+        unlinked_meetings=unlinked,
+    )

@@ -1,0 +1,195 @@
+"""Work items as arrays: what progress, forecasts and team metrics read, in one query.
+
+The metric functions are pure and vectorised (numpy); they need the items of
+a project as columns, not as ORM objects, and the store must produce them in
+one set-based query however many items there are. ``load_items`` does that,
+with the status category already settled by the status maps (the project's
+``status_map`` over the source's over the tool's own category), and the
+milestone memberships as a pair of index arrays.
+
+What counts as *scope*: issues, stories, tasks and bugs of every tool. Pull
+requests are the work done on an issue, not scope of their own (a PR
+``fixes #3`` would otherwise count twice); epics are containers of work (the
+deliverable or milestone itself). Both are left out here, in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    case,
+    cast,
+    func,
+    not_,
+    select,
+)
+
+from pmsync import model
+from pmsync.config import Config
+
+CATEGORY_CODES = {"todo": 0, "in_progress": 1, "done": 2}
+"""Status category → the small integer ``ItemFrame.category`` holds."""
+
+
+def counts_as_scope(wi: Table) -> ColumnElement[bool]:
+    """Return the condition for an item to count as scope (not a pull request, not an epic)."""
+    return and_(not_(wi.c.is_pull_request), func.lower(wi.c.item_type) != "epic")
+
+
+def category_of(
+    config: Config, wi: Table, project_ids: Mapping[str, int], source_ids: Mapping[str, int]
+) -> ColumnElement[str]:
+    """Return the item's category after the project's, then the source's status map."""
+    whens: list[tuple[ColumnElement[bool], str]] = []
+    status = func.lower(wi.c.status)
+    for key, project in sorted(config.projects.items()):
+        if key in project_ids:
+            for raw, category in project.status_map.items():
+                whens.append(
+                    (and_(wi.c.project_id == project_ids[key], status == raw.lower()), category)
+                )
+    for name, source in sorted(config.sources.items()):
+        if name in source_ids:
+            for raw, category in source.options.status_map.items():
+                whens.append(
+                    (and_(wi.c.source_id == source_ids[name], status == raw.lower()), category)
+                )
+    if not whens:
+        return wi.c.status_category
+    return case(*whens, else_=wi.c.status_category)
+
+
+@dataclass(frozen=True)
+class ItemFrame:
+    """The scope items of some projects, one array element per item."""
+
+    work_item_id: np.ndarray
+    project_id: np.ndarray
+    deliverable_id: np.ndarray
+    """-1 where the item is in no deliverable."""
+    source_id: np.ndarray
+    category: np.ndarray
+    """0 todo, 1 in progress, 2 done (``CATEGORY_CODES``), after the status maps."""
+    story_points: np.ndarray
+    """float, NaN where the item has none."""
+    estimate_seconds: np.ndarray
+    """Original estimate in seconds, NaN where none."""
+    created_at: np.ndarray
+    """datetime64[s] UTC."""
+    resolved_at: np.ndarray
+    """datetime64[s] UTC; NaT while not resolved."""
+    milestone_id: np.ndarray
+    """Milestone memberships: ``milestone_id[k]`` holds item ``member_row[k]``."""
+    member_row: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.work_item_id.shape[0])
+
+
+def epoch_seconds(conn: Connection, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Return a timestamp column as whole seconds since 1970 (UTC), computed by the database."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.floor(func.date_part("epoch", column)), BigInteger)
+    return cast(func.strftime("%s", column), BigInteger)  # SQLite keeps naive UTC text
+
+
+def _instants(values: Sequence[Any]) -> np.ndarray:
+    """Return epoch seconds (None: not set) as datetime64[s], NaT where not set."""
+    floats = np.array(values, dtype="float64")  # None becomes NaN
+    out = np.full(floats.shape, np.datetime64("NaT"), dtype="datetime64[s]")
+    known = ~np.isnan(floats)
+    out[known] = floats[known].astype("int64").astype("datetime64[s]")
+    return out
+
+
+def load_items(conn: Connection, config: Config, project_keys: Collection[str]) -> ItemFrame:
+    """Return the live scope items of ``project_keys`` (and their milestones) as arrays."""
+    project = model.table_of(model.Project)
+    project_ids: dict[str, int] = dict(
+        conn.execute(
+            select(project.c.key, project.c.id).where(project.c.key.in_(sorted(project_keys)))
+        ).all()
+    )
+    source_ids = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
+    wi = model.table_of(model.WorkItem)
+    category = category_of(config, wi, project_ids, source_ids)
+    code = case(*((category == name, n) for name, n in CATEGORY_CODES.items()), else_=0)
+    mine = and_(
+        wi.c.project_id.in_(list(project_ids.values())),
+        wi.c.deleted_at.is_(None),
+        counts_as_scope(wi),
+    )
+    rows = conn.execute(
+        select(
+            wi.c.id,
+            wi.c.project_id,
+            func.coalesce(wi.c.deliverable_id, -1),
+            wi.c.source_id,
+            code,
+            wi.c.story_points,
+            wi.c.original_estimate_seconds,
+            epoch_seconds(conn, wi.c.created_at),
+            epoch_seconds(conn, wi.c.resolved_at),
+        )
+        .where(mine)
+        .order_by(wi.c.id)
+    ).all()
+    columns: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 9
+    ids = np.array(columns[0], dtype="int64")
+    mi = model.table_of(model.MilestoneItem)
+    pairs = conn.execute(
+        select(mi.c.milestone_id, mi.c.work_item_id)
+        .join(wi, wi.c.id == mi.c.work_item_id)
+        .where(mine)
+    ).all()
+    members: list[Any] = list(zip(*pairs, strict=True)) if pairs else [(), ()]
+    return ItemFrame(
+        work_item_id=ids,
+        project_id=np.array(columns[1], dtype="int64"),
+        deliverable_id=np.array(columns[2], dtype="int64"),
+        source_id=np.array(columns[3], dtype="int64"),
+        category=np.array(columns[4], dtype="int8"),
+        story_points=np.array(columns[5], dtype="float64"),
+        estimate_seconds=np.array(columns[6], dtype="float64"),
+        created_at=_instants(columns[7]),
+        resolved_at=_instants(columns[8]),
+        milestone_id=np.array(members[0], dtype="int64"),
+        member_row=np.searchsorted(ids, np.array(members[1], dtype="int64")),
+    )
+
+
+def local_days(instants: np.ndarray, timezone: str) -> np.ndarray:
+    """Return the calendar days (datetime64[D]) of UTC instants (datetime64[s]) in ``timezone``."""
+    seconds = instants.astype("datetime64[s]")
+    if timezone in ("UTC", "Etc/UTC"):
+        return seconds.astype("datetime64[D]")
+    zone = ZoneInfo(timezone)
+    hours = seconds.astype("datetime64[h]")
+    unique, inverse = np.unique(hours, return_inverse=True)
+    offsets = np.array(
+        [
+            0
+            if np.isnat(h)
+            else int(
+                datetime.fromtimestamp(int(h.astype("datetime64[s]").astype("int64")), UTC)
+                .astimezone(zone)
+                .utcoffset()
+                .total_seconds()  # type: ignore[union-attr]
+            )
+            for h in unique
+        ],
+        dtype="int64",
+    )
+    shifted = seconds + offsets[inverse].astype("timedelta64[s]")
+    return shifted.astype("datetime64[D]")

@@ -1,0 +1,379 @@
+"""Work items → milestones, project and deliverable, in a few set-based statements.
+
+Which milestones an item is in (``milestone_item``, any number):
+
+* the tool milestones it carries (Jira fix versions, its GitHub milestone),
+  through the unified milestone that claims them;
+* ``label`` selectors (the label, in any source) and ``epic`` selectors (the
+  epic's children, and their sub-tasks);
+* ``jql`` selectors, evaluated over the items of the selector's source.
+
+Which project and deliverable it belongs to (``work_item.project_id`` and
+``deliverable_id``, one each): the deliverable whose selectors claim it, the
+most specific first (see ``pmsync.plan.selectors``); failing that, the project
+of a milestone it is in; failing that, the project whose Jira project or
+repository it lives in. Ties between projects go to the first project key.
+
+Every statement here works on all items at once: the selectors go into an
+indexed scratch table, each statement reads the items once and probes it (a
+plain join would let SQLite's planner scan the items once per selector), the
+desired links are built in scratch tables, and only the differences are
+written, so a refresh that finds nothing new writes nothing. A candidate's
+priority names one (project, deliverable), so the best one is a ``MIN``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    String,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+
+from pmsync import model
+from pmsync.config import Config
+from pmsync.plan.apply import AppliedPlan
+from pmsync.plan.milestones import MilestoneLinks
+from pmsync.plan.selectors import compile_jql, jql_selectors, selector_rows
+from pmsync.plan.sql import Scratch, elements, on_true
+
+MILESTONE_PRIORITY = 1_000_000_000
+"""Candidates from milestones rank after every deliverable selector."""
+CONTAINER_PRIORITY = 2_000_000_000
+"""Candidates from the Jira project or repository rank last."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemLinks:
+    """What linking items changed."""
+
+    milestone_links_added: int
+    milestone_links_removed: int
+    items_relinked: int
+    items_in_projects: int
+
+
+def link_items(
+    conn: Connection, config: Config, plan: AppliedPlan, milestones: MilestoneLinks
+) -> ItemLinks:
+    """Link every live work item to its milestones, project and deliverable."""
+    scratch = Scratch(conn)
+    try:
+        return _link(conn, scratch, config, plan, milestones)
+    finally:
+        scratch.close()
+
+
+def _link(
+    conn: Connection,
+    scratch: Scratch,
+    config: Config,
+    plan: AppliedPlan,
+    milestones: MilestoneLinks,
+) -> ItemLinks:
+    wi = model.table_of(model.WorkItem)
+    sm = model.table_of(model.SourceMilestone)
+    ms = model.table_of(model.Milestone)
+    sel = scratch.table(
+        "pmsync_selector",
+        Column("target_kind", String(1)),
+        Column("target_id", Integer),
+        Column("project_id", Integer),
+        Column("kind", String(16)),
+        Column("value", String),
+        Column("priority", Integer),
+        index=("kind", "value"),
+    )
+    rows = selector_rows(config, plan)
+    deliverable_rows = [r for r in rows if r["target_kind"] == "d"]
+    scratch.fill(sel, rows)
+    want = scratch.table(
+        "pmsync_want",
+        Column("milestone_id", Integer),
+        Column("work_item_id", Integer),
+        index=("milestone_id", "work_item_id"),
+    )
+    live = wi.c.deleted_at.is_(None)
+
+    # 1. milestones: tool milestones the item carries
+    held = elements(conn, wi.c.milestones)
+    if conn.dialect.name == "postgresql":
+        # A hash join on (source, milestone id). Materialised first: with stale statistics
+        # the planner would otherwise join on the source alone, every item x every milestone.
+        expanded = (
+            select(wi.c.id, wi.c.source_id, held.c.value)
+            .select_from(wi)
+            .join(held, on_true())
+            .where(live)
+            .cte("pmsync_held")
+            .prefix_with("MATERIALIZED")
+        )
+        carried = (
+            select(sm.c.milestone_id, expanded.c.id)
+            .select_from(expanded)
+            .join(
+                sm,
+                and_(sm.c.source_id == expanded.c.source_id, sm.c.external_id == expanded.c.value),
+            )
+            .where(sm.c.deleted_at.is_(None), sm.c.milestone_id.isnot(None))
+        )
+    else:  # one index lookup per element: SQLite would scan the items per tool milestone
+        claimed = (
+            select(sm.c.milestone_id)
+            .where(
+                sm.c.source_id == wi.c.source_id,
+                sm.c.external_id == held.c.value,
+                sm.c.deleted_at.is_(None),
+            )
+            .scalar_subquery()
+        )
+        pairs = (
+            select(claimed.label("milestone_id"), wi.c.id.label("work_item_id"))
+            .select_from(wi)
+            .join(held, on_true())
+            .where(live)
+            .subquery()
+        )
+        carried = select(pairs.c.milestone_id, pairs.c.work_item_id).where(
+            pairs.c.milestone_id.isnot(None)
+        )
+    conn.execute(insert(want).from_select(["milestone_id", "work_item_id"], carried))
+    # 2. milestones and deliverables: labels, components, epics, repositories
+    hits = scratch.table(
+        "pmsync_hit",
+        Column("work_item_id", Integer),
+        Column("kind", String(16)),
+        Column("value", String),
+        index=("kind", "value"),
+    )
+    for query in _selector_hits(conn, wi, sel):
+        conn.execute(insert(hits).from_select(["work_item_id", "kind", "value"], query))
+    scratch.analyze(hits)
+    matched = and_(sel.c.kind == hits.c.kind, sel.c.value == hits.c.value)
+    conn.execute(
+        insert(want).from_select(
+            ["milestone_id", "work_item_id"],
+            select(sel.c.target_id, hits.c.work_item_id)
+            .select_from(hits)
+            .join(sel, matched)
+            .where(sel.c.target_kind == "m"),
+        )
+    )
+    cand = scratch.table(
+        "pmsync_candidate", Column("work_item_id", Integer), Column("priority", Integer)
+    )
+    conn.execute(
+        insert(cand).from_select(
+            ["work_item_id", "priority"],
+            select(hits.c.work_item_id, sel.c.priority)
+            .select_from(hits)
+            .join(sel, matched)
+            .where(sel.c.target_kind == "d"),
+        )
+    )
+    # 3. milestones: JQL, one statement per selector
+    sources = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
+    for jql in jql_selectors(config, plan):
+        sid = sources.get(jql.source)
+        if sid is None:
+            continue
+        conn.execute(
+            insert(want).from_select(
+                ["milestone_id", "work_item_id"],
+                select(literal(jql.milestone_id), wi.c.id).where(
+                    wi.c.source_id == sid, live, compile_jql(conn, jql.node, wi, sm)
+                ),
+            )
+        )
+    scratch.analyze(want)
+    removed, added = _write_memberships(conn, want)
+
+    # 4. project candidates from milestones and containers, then the best per item
+    rank = {pid: n for n, (_, pid) in enumerate(sorted(plan.project_ids.items()))}
+    ranks = scratch.table(
+        "pmsync_priority",
+        Column("priority", Integer, primary_key=True),
+        Column("project_id", Integer),
+        Column("deliverable_id", Integer),
+    )
+    named = {r["priority"]: (r["project_id"], r["target_id"]) for r in deliverable_rows}
+    for base in (MILESTONE_PRIORITY, CONTAINER_PRIORITY):
+        named.update({base + n: (pid, None) for pid, n in rank.items()})
+    scratch.fill(
+        ranks,
+        [{"priority": k, "project_id": p, "deliverable_id": d} for k, (p, d) in named.items()],
+    )
+    conn.execute(
+        insert(cand).from_select(
+            ["work_item_id", "priority"],
+            select(want.c.work_item_id, ranks.c.priority)
+            .select_from(want)
+            .join(ms, ms.c.id == want.c.milestone_id)
+            .join(
+                ranks,
+                and_(
+                    ranks.c.project_id == ms.c.project_id,
+                    ranks.c.priority >= MILESTONE_PRIORITY,
+                    ranks.c.priority < CONTAINER_PRIORITY,
+                ),
+            ),
+        )
+    )
+    cont = scratch.table(
+        "pmsync_container",
+        Column("source_id", Integer),
+        Column("container", String),
+        Column("priority", Integer),
+        index=("container",),
+    )
+    scratch.fill(
+        cont,
+        [
+            {"source_id": s, "container": c, "priority": CONTAINER_PRIORITY + rank[pid]}
+            for k, owned in milestones.containers.items()
+            for pid in [plan.project_ids[k]]
+            for s, c in owned
+        ],
+    )
+    conn.execute(
+        insert(cand).from_select(
+            ["work_item_id", "priority"],
+            select(wi.c.id, cont.c.priority)
+            .select_from(wi)
+            .join(cont, func.lower(wi.c.container) == cont.c.container)
+            .where(live, func.coalesce(cont.c.source_id, wi.c.source_id) == wi.c.source_id),
+        )
+    )
+    scratch.analyze(cand)
+    relinked = _write_best(conn, scratch, wi, cand, ranks)
+    in_projects = conn.scalar(
+        select(func.count()).select_from(wi).where(live, wi.c.project_id.isnot(None))
+    )
+    return ItemLinks(added, removed, relinked, int(in_projects or 0))
+
+
+def _selector_hits(conn: Connection, wi: Any, sel: Any) -> list[Any]:
+    """Return SELECTs of (item id, kind, value) for item values some selector names.
+
+    Each reads ``work_item`` once and probes the selector table by its index, so
+    the cost is one pass over the items whatever the number of selectors (a plain
+    join lets SQLite's planner scan the items once per selector instead).
+    """
+    live = wi.c.deleted_at.is_(None)
+
+    def named(kind: str, value: Any) -> Any:
+        return exists(select(literal(1)).where(sel.c.kind == kind, sel.c.value == value))
+
+    queries = []
+    for kind, column in (("label", wi.c.labels), ("component", wi.c.components)):
+        rows = elements(conn, column)
+        queries.append(
+            select(wi.c.id, literal(kind), rows.c.value)
+            .select_from(wi)
+            .join(rows, on_true())
+            .where(live, named(kind, rows.c.value))
+        )
+    for column in (wi.c.epic_key, wi.c.parent_key):
+        queries.append(
+            select(wi.c.id, literal("epic"), column).where(
+                live, column.isnot(None), named("epic", column)
+            )
+        )
+    parent = wi.alias("parent_item")
+    queries.append(  # sub-tasks: their parent is the epic's child
+        select(wi.c.id, literal("epic"), parent.c.epic_key)
+        .select_from(wi)
+        .join(parent, and_(parent.c.source_id == wi.c.source_id, parent.c.key == wi.c.parent_key))
+        .where(
+            live,
+            wi.c.parent_key.isnot(None),
+            parent.c.deleted_at.is_(None),
+            named("epic", parent.c.epic_key),
+        )
+    )
+    repository = func.lower(wi.c.container)
+    queries.append(
+        select(wi.c.id, literal("repository"), repository).where(
+            live, named("repository", repository)
+        )
+    )
+    return queries
+
+
+def _write_memberships(conn: Connection, want: Any) -> tuple[int, int]:
+    """Make ``milestone_item`` equal to the wanted pairs; return (removed, added)."""
+    mi = model.table_of(model.MilestoneItem)
+    wanted = exists(
+        select(literal(1)).where(
+            want.c.milestone_id == mi.c.milestone_id, want.c.work_item_id == mi.c.work_item_id
+        )
+    )
+    removed = conn.execute(delete(mi).where(~wanted)).rowcount
+    present = exists(
+        select(literal(1)).where(
+            mi.c.milestone_id == want.c.milestone_id, mi.c.work_item_id == want.c.work_item_id
+        )
+    )
+    missing = select(want.c.milestone_id, want.c.work_item_id).where(~present).distinct()
+    # Counted from RETURNING: SQLite reports -1 as the row count of INSERT .. SELECT.
+    added = conn.execute(
+        insert(mi)
+        .from_select(["milestone_id", "work_item_id"], missing)
+        .returning(mi.c.work_item_id)
+    ).all()
+    return int(removed or 0), len(added)
+
+
+def _write_best(conn: Connection, scratch: Scratch, wi: Any, cand: Any, ranks: Any) -> int:
+    """Give each item its best candidate's project and deliverable; return rows changed.
+
+    A priority names one (project, deliverable) (see ``ranks``), so the best
+    candidate is a plain ``MIN`` per item: one grouping, no window over every row.
+    """
+    best = scratch.table(
+        "pmsync_best",
+        Column("work_item_id", Integer, primary_key=True),
+        Column("project_id", Integer),
+        Column("deliverable_id", Integer),
+    )
+    lowest = (
+        select(cand.c.work_item_id, func.min(cand.c.priority).label("priority"))
+        .group_by(cand.c.work_item_id)
+        .subquery()
+    )
+    conn.execute(
+        insert(best).from_select(
+            ["work_item_id", "project_id", "deliverable_id"],
+            select(lowest.c.work_item_id, ranks.c.project_id, ranks.c.deliverable_id)
+            .select_from(lowest)
+            .join(ranks, ranks.c.priority == lowest.c.priority),
+        )
+    )
+    changed = conn.execute(
+        update(wi)
+        .where(
+            wi.c.id == best.c.work_item_id,
+            (wi.c.project_id.is_distinct_from(best.c.project_id))
+            | (wi.c.deliverable_id.is_distinct_from(best.c.deliverable_id)),
+        )
+        .values(project_id=best.c.project_id, deliverable_id=best.c.deliverable_id)
+    ).rowcount
+    claimed = exists(select(literal(1)).where(best.c.work_item_id == wi.c.id))
+    cleared = conn.execute(
+        update(wi)
+        .where((wi.c.project_id.isnot(None)) | (wi.c.deliverable_id.isnot(None)), ~claimed)
+        .values(project_id=None, deliverable_id=None)
+    ).rowcount
+    return int(changed or 0) + int(cleared or 0)

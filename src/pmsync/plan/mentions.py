@@ -1,0 +1,201 @@
+"""Commits and pull requests → the work items they name (``PAY-12``, ``#3``, ``fixes #3``).
+
+Developers name the issue they work on in commit messages, pull-request
+titles and bodies, and branch names. pmsync finds those keys with the
+patterns of the GitHub source the record came from (``key_patterns``,
+``issue_ref_pattern``, ``closing_pattern`` in ``sources.yaml``, the same keys
+the connector uses, with the same defaults), and keeps one link per record
+and key: ``fixes`` when a closing keyword names it, else ``mentions``.
+
+A Jira key is kept only when its prefix is a Jira project pmsync has issues
+from (``UTF-8`` and ``SHA-256`` are not issue keys); a bare ``#3`` means issue
+3 of the record's own repository. Links are resolved to work items on every
+refresh, so a commit that names an issue synced later is linked once it is.
+
+Scanning is incremental: each record keeps the fingerprint (its payload hash,
+the patterns and the known Jira projects) it was last scanned with, and only
+records whose fingerprint differs are read again; the rest is set-based SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, delete, func, insert, literal, select, update
+
+from pmsync import model
+from pmsync.config import Config
+from pmsync.upsert import MAX_PARAMS, chunked
+
+DEFAULT_KEY_PATTERNS = (r"\b[A-Z][A-Z0-9]+-\d+\b",)
+DEFAULT_ISSUE_REF_PATTERN = (
+    r"(?<![\w/])(?:(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+))?#(?P<number>\d+)\b"
+)
+DEFAULT_CLOSING_PATTERN = (
+    r"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b:?\s+"
+    r"(?P<ref>(?:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)?#\d+)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFinder:
+    """The compiled patterns of one source, and the Jira projects keys may belong to."""
+
+    key_patterns: tuple[re.Pattern[str], ...]
+    issue_ref: re.Pattern[str]
+    closing: re.Pattern[str]
+    jira_projects: frozenset[str]
+
+    @classmethod
+    def for_settings(cls, settings: Any, jira_projects: Iterable[str]) -> KeyFinder:
+        """Build a finder from a source's settings (defaults where it has none)."""
+        keys = getattr(settings, "key_patterns", None) or DEFAULT_KEY_PATTERNS
+        return cls(
+            tuple(re.compile(p) for p in keys),
+            re.compile(getattr(settings, "issue_ref_pattern", None) or DEFAULT_ISSUE_REF_PATTERN),
+            re.compile(getattr(settings, "closing_pattern", None) or DEFAULT_CLOSING_PATTERN),
+            frozenset(jira_projects),
+        )
+
+    @property
+    def fingerprint(self) -> str:
+        """Return a short digest of everything that decides what is found."""
+        parts = [p.pattern for p in self.key_patterns]
+        parts += [self.issue_ref.pattern, self.closing.pattern, *sorted(self.jira_projects)]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+    def _issue(self, repository: str, match: re.Match[str]) -> str:
+        groups = match.groupdict()
+        return f"{groups.get('repo') or repository}#{int(groups['number'])}"
+
+    def find(self, repository: str, *texts: str | None) -> dict[tuple[str, str], str]:
+        """Return {(key kind, key): relation} for the keys named in ``texts``."""
+        found: dict[tuple[str, str], str] = {}
+        for text in texts:
+            if not text:
+                continue
+            for pattern in self.key_patterns:
+                for match in pattern.finditer(text):
+                    key = match.group(0)
+                    if key.rsplit("-", 1)[0] in self.jira_projects:
+                        found.setdefault(("jira", key), "mentions")
+            for match in self.issue_ref.finditer(text):
+                found.setdefault(("github", self._issue(repository, match)), "mentions")
+            for match in self.closing.finditer(text):
+                for ref in self.issue_ref.finditer(match.group("ref")):
+                    found[("github", self._issue(repository, ref))] = "fixes"
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class MentionLinks:
+    """What scanning and resolving did."""
+
+    records_scanned: int
+    links_written: int
+    links_resolved: int
+
+
+_KINDS: tuple[tuple[str, type[Any], tuple[str, ...]], ...] = (
+    ("commit", model.Commit, ("message", "branch")),
+    ("pull_request", model.PullRequest, ("title", "body", "head_ref")),
+)
+"""Record kind, table, and the text columns keys are looked for in."""
+
+
+def _jira_sources(config: Config, sources: Mapping[str, int]) -> list[int]:
+    return [sources[n] for n, s in config.sources.items() if s.type == "jira" and n in sources]
+
+
+def link_mentions(conn: Connection, config: Config) -> MentionLinks:
+    """Scan new or changed commits and pull requests for keys; resolve every link."""
+    sources = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
+    names = {v: k for k, v in sources.items()}
+    jira = _jira_sources(config, sources)
+    wi = model.table_of(model.WorkItem)
+    projects: set[str] = set(
+        conn.scalars(select(wi.c.container).where(wi.c.source_id.in_(jira)).distinct())
+    )
+    links = model.table_of(model.WorkItemLink)
+    scanned = written = 0
+    for kind, cls, texts in _KINDS:
+        table = model.table_of(cls)
+        conn.execute(
+            delete(links).where(
+                links.c.from_kind == kind,
+                links.c.from_id.in_(select(table.c.id).where(table.c.deleted_at.isnot(None))),
+            )
+        )
+        source_ids: list[int] = list(conn.scalars(select(table.c.source_id).distinct()))
+        for sid in source_ids:
+            source = config.sources.get(names.get(sid, ""))
+            finder = KeyFinder.for_settings(source.settings if source else None, projects)
+            n, w = _scan(conn, table, kind, texts, sid, finder)
+            scanned, written = scanned + n, written + w
+    return MentionLinks(scanned, written, _resolve(conn, jira))
+
+
+def _scan(
+    conn: Connection, table: Table, kind: str, texts: tuple[str, ...], sid: int, finder: KeyFinder
+) -> tuple[int, int]:
+    stamp = table.c.payload_hash + literal(":" + finder.fingerprint)
+    rows = conn.execute(
+        select(table.c.id, table.c.repository, *(table.c[t] for t in texts)).where(
+            table.c.source_id == sid,
+            table.c.deleted_at.is_(None),
+            table.c.link_fingerprint.is_distinct_from(stamp),
+        )
+    ).all()
+    if not rows:
+        return 0, 0
+    links = model.table_of(model.WorkItemLink)
+    found = [
+        {
+            "from_kind": kind,
+            "from_id": row.id,
+            "source_id": sid,
+            "key": key,
+            "key_kind": key_kind,
+            "relation": relation,
+        }
+        for row in rows
+        for (key_kind, key), relation in finder.find(
+            row.repository, *(getattr(row, t) for t in texts)
+        ).items()
+    ]
+    ids = [row.id for row in rows]
+    for chunk in chunked(ids, MAX_PARAMS):
+        conn.execute(delete(links).where(links.c.from_kind == kind, links.c.from_id.in_(chunk)))
+        conn.execute(update(table).where(table.c.id.in_(chunk)).values(link_fingerprint=stamp))
+    for chunk in chunked(found, MAX_PARAMS // 6):
+        conn.execute(insert(links), list(chunk))
+    return len(rows), len(found)
+
+
+def _resolve(conn: Connection, jira: list[int]) -> int:
+    """Point every link at the live work item its key names now; return links changed."""
+    links = model.table_of(model.WorkItemLink)
+    wi = model.table_of(model.WorkItem)
+    changed = 0
+    for key_kind, where in (
+        ("jira", wi.c.source_id.in_(jira)),
+        ("github", wi.c.source_id == links.c.source_id),
+    ):
+        target = (
+            select(func.min(wi.c.id))
+            .where(wi.c.key == links.c.key, wi.c.deleted_at.is_(None), where)
+            .scalar_subquery()
+        )
+        result = conn.execute(
+            update(links)
+            .where(
+                and_(links.c.key_kind == key_kind, links.c.work_item_id.is_distinct_from(target))
+            )
+            .values(work_item_id=target)
+        )
+        changed += int(result.rowcount or 0)
+    return changed

@@ -1,0 +1,289 @@
+"""Scope and progress per deliverable and milestone, and scope over time.
+
+Progress is measured the way the project says (``progress_by``):
+
+* ``count``: done items / items;
+* ``story_points``: points of done items / points of all items; items without
+  points are listed as *unestimated* and are not in the figure;
+* ``estimates``: original estimates of done items / of all items; items
+  without an estimate are *unestimated* likewise.
+
+"Done" is the status category after the status maps (the project's map over
+the source's over the tool's own category). A deliverable's figures include
+its whole subtree; a milestone's include every tool that feeds it, with a
+breakdown per source.
+
+Scope over time rebuilds, day by day, which items each milestone held: from
+the Jira changelog where an item moved between fix versions, and from the
+creation date otherwise (GitHub does not report milestone history), so scope
+added after the start, or moved out, shows as a change in the curve.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, and_, func, select
+
+from pmsync import model
+from pmsync.plan.frames import ItemFrame, counts_as_scope, local_days
+
+MEASURES = ("count", "story_points", "estimates")
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """The scope of a deliverable or milestone and how much of it is done."""
+
+    measure: str
+    """``count``, ``story_points`` or ``estimates`` (the project's ``progress_by``)."""
+    items: int
+    done_items: int
+    in_progress_items: int
+    points: float
+    done_points: float
+    estimate_hours: float
+    done_estimate_hours: float
+    unestimated_items: int
+    """Items with no value in the measure (no points, no estimate): not in the figure."""
+
+    @property
+    def scope(self) -> float:
+        """Return the scope in the measure (items, points or hours)."""
+        return {"count": self.items, "story_points": self.points}.get(
+            self.measure, self.estimate_hours
+        )
+
+    @property
+    def done(self) -> float:
+        """Return how much of the scope is done, in the measure."""
+        return {"count": self.done_items, "story_points": self.done_points}.get(
+            self.measure, self.done_estimate_hours
+        )
+
+    @property
+    def percent_complete(self) -> float | None:
+        """Return done / scope (0 to 1), or None when there is no scope to measure."""
+        return self.done / self.scope if self.scope else None
+
+
+def _progress(frame: ItemFrame, rows: np.ndarray, measure: str) -> Progress:
+    done = frame.category[rows] == 2
+    points = frame.story_points[rows]
+    hours = frame.estimate_seconds[rows] / 3600.0
+    value = {"story_points": points, "estimates": hours}.get(measure)
+    return Progress(
+        measure=measure,
+        items=int(rows.size),
+        done_items=int(done.sum()),
+        in_progress_items=int((frame.category[rows] == 1).sum()),
+        points=float(np.nansum(points)),
+        done_points=float(np.nansum(points[done])),
+        estimate_hours=float(np.nansum(hours)),
+        done_estimate_hours=float(np.nansum(hours[done])),
+        unestimated_items=int(np.isnan(value).sum()) if value is not None else 0,
+    )
+
+
+def _sum(measure: str, parts: Iterable[Progress]) -> Progress:
+    chosen = list(parts)
+    return Progress(
+        measure,
+        sum(p.items for p in chosen),
+        sum(p.done_items for p in chosen),
+        sum(p.in_progress_items for p in chosen),
+        sum(p.points for p in chosen),
+        sum(p.done_points for p in chosen),
+        sum(p.estimate_hours for p in chosen),
+        sum(p.done_estimate_hours for p in chosen),
+        sum(p.unestimated_items for p in chosen),
+    )
+
+
+def _slices(keys: np.ndarray) -> tuple[np.ndarray, dict[int, tuple[int, int]]]:
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    values, starts = np.unique(ordered, return_index=True)
+    ends = [*starts[1:].tolist(), int(ordered.size)]
+    return order, {int(v): (int(a), int(b)) for v, a, b in zip(values, starts, ends, strict=True)}
+
+
+def progress_by_deliverable(
+    frame: ItemFrame, tree: Mapping[int, int | None], measure: str
+) -> dict[int, Progress]:
+    """Return each deliverable's progress over its subtree (``tree``: id → parent id)."""
+    order, spans = _slices(frame.deliverable_id)
+    direct = {d: _progress(frame, order[a:b], measure) for d, (a, b) in spans.items() if d >= 0}
+    members: dict[int, list[int]] = defaultdict(list)
+    for node in tree:
+        walk: int | None = node
+        while walk is not None:
+            members[walk].append(node)
+            walk = tree.get(walk)
+    return {node: _sum(measure, (direct[d] for d in members[node] if d in direct)) for node in tree}
+
+
+def progress_outside_wbs(frame: ItemFrame, project_id: int, measure: str) -> Progress:
+    """Return the progress of a project's items that no deliverable claims."""
+    rows = np.flatnonzero((frame.project_id == project_id) & (frame.deliverable_id < 0))
+    return _progress(frame, rows, measure)
+
+
+def progress_of_project(frame: ItemFrame, project_id: int, measure: str) -> Progress:
+    """Return the progress of every scope item of a project."""
+    return _progress(frame, np.flatnonzero(frame.project_id == project_id), measure)
+
+
+def progress_by_milestone(
+    frame: ItemFrame, milestone_ids: Iterable[int], measure: str
+) -> dict[int, Progress]:
+    """Return each milestone's progress over every item it holds."""
+    order, spans = _slices(frame.milestone_id)
+    found = {}
+    for mid in milestone_ids:
+        a, b = spans.get(mid, (0, 0))
+        found[mid] = _progress(frame, frame.member_row[order[a:b]], measure)
+    return found
+
+
+def progress_by_source(frame: ItemFrame, milestone_id: int, measure: str) -> dict[int, Progress]:
+    """Return a milestone's progress per source id (what each tool contributes)."""
+    rows = frame.member_row[frame.milestone_id == milestone_id]
+    return {
+        int(sid): _progress(frame, rows[frame.source_id[rows] == sid], measure)
+        for sid in np.unique(frame.source_id[rows])
+    }
+
+
+def milestone_scope(conn: Connection) -> dict[int, tuple[int, float]]:
+    """Return {milestone id: (items, points)} of the scope items every milestone holds."""
+    mi = model.table_of(model.MilestoneItem)
+    wi = model.table_of(model.WorkItem)
+    rows: Sequence[Any] = conn.execute(
+        select(mi.c.milestone_id, func.count(), func.coalesce(func.sum(wi.c.story_points), 0.0))
+        .join(wi, wi.c.id == mi.c.work_item_id)
+        .where(wi.c.deleted_at.is_(None), counts_as_scope(wi))
+        .group_by(mi.c.milestone_id)
+    ).all()
+    return {int(m): (int(n), float(p)) for m, n, p in rows}
+
+
+@dataclass(frozen=True)
+class ScopeSeries:
+    """A milestone's scope and done work, one value per day (a burn-up)."""
+
+    milestone_id: int
+    days: np.ndarray
+    """datetime64[D], first to last day inclusive."""
+    items: np.ndarray
+    points: np.ndarray
+    done_items: np.ndarray
+    done_points: np.ndarray
+
+
+def _fix_version_moves(
+    conn: Connection, frame: ItemFrame, milestone_ids: Sequence[int]
+) -> list[tuple[int, Any, int, int]]:
+    """Return (row, when, milestone id, +1 added / -1 removed) from the Jira changelog."""
+    wi = model.table_of(model.WorkItem)
+    ch = model.table_of(model.WorkItemChange)
+    sm = model.table_of(model.SourceMilestone)
+    rows: Sequence[Any] = conn.execute(
+        select(wi.c.id, ch.c.at, ch.c.from_value, ch.c.to_value, wi.c.source_id)
+        .join(wi, and_(wi.c.source_id == ch.c.source_id, wi.c.external_id == ch.c.item_external_id))
+        .where(
+            ch.c.field == "fix_version",
+            ch.c.deleted_at.is_(None),
+            wi.c.id.in_(frame.work_item_id.tolist()),
+        )
+    ).all()
+    versions = {
+        (r.source_id, r.external_id): r.milestone_id
+        for r in conn.execute(
+            select(sm.c.source_id, sm.c.external_id, sm.c.milestone_id).where(
+                sm.c.milestone_id.in_(list(milestone_ids))
+            )
+        )
+    }
+    index = {int(v): n for n, v in enumerate(frame.work_item_id)}
+    moves = []
+    for item, at, before, after, sid in rows:
+        when = np.datetime64(int(at.timestamp()), "s")
+        for value, sign in ((before, -1), (after, 1)):
+            mid = versions.get((sid, value)) if value else None
+            if mid is not None:
+                moves.append((index[item], when, mid, sign))
+    return moves
+
+
+def scope_history(
+    conn: Connection,
+    frame: ItemFrame,
+    milestone_ids: Sequence[int],
+    first: date,
+    last: date,
+    timezone: str = "UTC",
+) -> dict[int, ScopeSeries]:
+    """Return each milestone's daily scope and done work from ``first`` to ``last``."""
+    days = np.arange(np.datetime64(first, "D"), np.datetime64(last, "D") + 1)
+    moves = _fix_version_moves(conn, frame, milestone_ids)
+    by_pair: dict[tuple[int, int], list[tuple[np.datetime64, int]]] = defaultdict(list)
+    for row, when, mid, sign in moves:
+        by_pair[(row, mid)].append((when, sign))
+    current = set(zip(frame.member_row.tolist(), frame.milestone_id.tolist(), strict=True))
+    wanted = set(milestone_ids)
+    intervals: dict[int, list[tuple[int, np.datetime64, np.datetime64]]] = defaultdict(list)
+    never = np.datetime64("NaT", "s")
+    for row, mid in current | set(by_pair):
+        if mid not in wanted:
+            continue
+        events = sorted(by_pair.get((row, mid), []))
+        member = (row, mid) in current if not events else events[0][1] < 0
+        since = frame.created_at[row]
+        for when, sign in events:
+            if member and sign < 0:
+                intervals[mid].append((row, since, when))
+                member = False
+            elif not member and sign > 0:
+                member, since = True, max(when, frame.created_at[row])
+        if member:
+            intervals[mid].append((row, since, never))
+    found = {}
+    for mid in milestone_ids:
+        spans = intervals.get(mid, [])
+        rows = np.asarray([s[0] for s in spans], dtype="int64")
+        start = local_days(np.asarray([s[1] for s in spans], dtype="datetime64[s]"), timezone)
+        end = local_days(np.asarray([s[2] for s in spans], dtype="datetime64[s]"), timezone)
+        resolved = local_days(frame.resolved_at[rows], timezone)
+        done = (frame.category[rows] == 2) & ~np.isnat(resolved)
+        points = np.nan_to_num(frame.story_points[rows])
+        found[mid] = ScopeSeries(
+            mid,
+            days,
+            _daily(days, start, end, np.ones(rows.size)).astype("int64"),
+            _daily(days, start, end, points),
+            _daily(
+                days, np.where(done, np.maximum(start, resolved), end), end, np.ones(rows.size)
+            ).astype("int64"),
+            _daily(days, np.where(done, np.maximum(start, resolved), end), end, points),
+        )
+    return found
+
+
+def _daily(days: np.ndarray, start: np.ndarray, end: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Sum ``weight`` over the spans [start, end) that cover each day (NaT end: open)."""
+    if start.size == 0:
+        return np.zeros(days.size)
+    diff = np.zeros(days.size + 1)
+    begin = np.clip((start - days[0]).astype("int64"), 0, days.size)
+    open_end = np.isnat(end)
+    stop = np.where(open_end, days.size, np.clip((end - days[0]).astype("int64"), 0, days.size))
+    valid = ~np.isnat(start) & (stop > begin)
+    np.add.at(diff, begin[valid], weight[valid])
+    np.add.at(diff, stop[valid], -weight[valid])
+    return np.cumsum(diff[:-1])

@@ -1,0 +1,164 @@
+"""``refresh_plan``: after each sync, make the plan tables agree with config and records.
+
+One entry point for the daemon and the CLI. In one transaction it:
+
+1. applies the project files (projects, milestones, the WBS, the cost sheets);
+2. gathers tool milestones under the unified milestones, creating the ones
+   only the tools know, and sets the tools' dates;
+3. links every work item to its milestones, project and deliverable;
+4. measures each milestone's scope (items, points);
+5. links commits and pull requests to the work items they name;
+6. refreshes the risk register;
+7. writes the plan changes it saw (dates, budgets, deliverable plans, scope).
+
+It is idempotent (a second run with nothing new writes nothing and reports
+no change) and set-based: a fixed number of statements per table, whatever
+the number of items. Replicas on PostgreSQL take turns (an advisory lock), as
+SQLite writers already do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+
+from pmsync import model
+from pmsync.config import Config
+from pmsync.plan.apply import apply_config, update_by_id
+from pmsync.plan.changes import ChangeLog
+from pmsync.plan.linking import link_items
+from pmsync.plan.mentions import link_mentions
+from pmsync.plan.milestones import link_milestones
+from pmsync.plan.progress import milestone_scope
+from pmsync.plan.risks import sync_risks
+from pmsync.store import Store
+
+_PG_REFRESH_LOCK = 0x706D706C  # "pmpl", with the schema: SQLite writers already take turns
+
+
+@dataclass(frozen=True)
+class PlanRefresh:
+    """What one refresh found and changed (zeros everywhere: nothing new)."""
+
+    projects: int
+    milestones: int
+    """Unified milestones of the configured projects, tool-only ones included."""
+    tool_milestones: int
+    deliverables: int
+    items_in_projects: int
+    items_relinked: int
+    milestone_links_added: int
+    milestone_links_removed: int
+    records_scanned: int
+    """Commits and pull requests read for work item keys (new or changed ones only)."""
+    mention_links_written: int
+    mention_links_resolved: int
+    cost_entries_changed: int
+    risks_changed: int
+    scope_changed: int
+    """Milestones whose scope (items or points) changed."""
+    plan_changes: int
+    """Plan changes recorded by this refresh."""
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def changed(self) -> bool:
+        """Tell whether the refresh wrote anything."""
+        return any(
+            (
+                self.items_relinked,
+                self.milestone_links_added,
+                self.milestone_links_removed,
+                self.mention_links_written,
+                self.mention_links_resolved,
+                self.cost_entries_changed,
+                self.risks_changed,
+                self.scope_changed,
+                self.plan_changes,
+            )
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the figures as JSON-ready values."""
+        data = asdict(self)
+        data["warnings"] = list(self.warnings)
+        data["changed"] = self.changed
+        return data
+
+
+def refresh_plan(
+    store: Store, config: Config, now: Callable[[], datetime] | None = None
+) -> PlanRefresh:
+    """Apply the plan, link everything, record plan changes; idempotent and set-based."""
+    clock = now or store.now
+    moment = clock()
+    log = ChangeLog()
+    with store.transaction() as conn:
+        if conn.dialect.name == "postgresql":  # replicas refresh one schema at a time
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:k, hashtext(current_schema()))"),
+                {"k": _PG_REFRESH_LOCK},
+            )
+            # Grouping a few million candidates spills to disk with the default 4 MB.
+            conn.execute(text("SET LOCAL work_mem = '128MB'"))
+        plan = apply_config(conn, config, moment, log)
+        milestones = link_milestones(conn, config, plan, moment, log)
+        items = link_items(conn, config, plan, milestones)
+        scope_changed = _record_scope(conn, plan.project_ids, plan.new_projects, log)
+        mentions = link_mentions(conn, config)
+        risks = sync_risks(conn, config, plan, moment)
+        recorded = log.write(conn, moment)
+        table = model.table_of(model.Milestone)
+        milestone_count = len(
+            conn.execute(
+                select(table.c.id).where(table.c.project_id.in_(list(plan.project_ids.values())))
+            ).all()
+        )
+    return PlanRefresh(
+        projects=len(plan.project_ids),
+        milestones=milestone_count,
+        tool_milestones=milestones.tool_milestones,
+        deliverables=len(plan.deliverable_ids),
+        items_in_projects=items.items_in_projects,
+        items_relinked=items.items_relinked,
+        milestone_links_added=items.milestone_links_added,
+        milestone_links_removed=items.milestone_links_removed,
+        records_scanned=mentions.records_scanned,
+        mention_links_written=mentions.links_written,
+        mention_links_resolved=mentions.links_resolved,
+        cost_entries_changed=plan.cost_entries_changed,
+        risks_changed=risks,
+        scope_changed=scope_changed,
+        plan_changes=recorded,
+        warnings=tuple(plan.warnings + milestones.warnings),
+    )
+
+
+def _record_scope(
+    conn: Any, project_ids: dict[str, int], new_projects: set[str], log: ChangeLog
+) -> int:
+    """Store each milestone's scope; log a change where a known scope moved."""
+    table = model.table_of(model.Milestone)
+    scope = milestone_scope(conn)
+    key_of = {v: k for k, v in project_ids.items()}
+    updates = []
+    rows = conn.execute(
+        select(
+            table.c.id, table.c.project_id, table.c.name, table.c.scope_items, table.c.scope_points
+        ).where(table.c.project_id.in_(list(project_ids.values())))
+    )
+    for row in rows:
+        items, points = scope.get(row.id, (0, 0.0))
+        if (row.scope_items, row.scope_points) == (items, points):
+            continue
+        updates.append({"row_id": row.id, "scope_items": items, "scope_points": points})
+        if row.scope_items is not None and key_of[row.project_id] not in new_projects:
+            subject = f"milestone:{row.name}"
+            log.note(row.project_id, subject, "scope_items", row.scope_items, items)
+            log.note(row.project_id, subject, "scope_points", row.scope_points, points)
+    update_by_id(conn, table, updates)
+    return len(updates)

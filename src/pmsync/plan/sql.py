@@ -1,0 +1,111 @@
+"""The few SQL constructs that differ between SQLite and PostgreSQL, in one place.
+
+Linking joins work items with the labels, components and source milestones
+kept in their JSON list columns. Both backends can open a JSON list as rows
+inside one statement (SQLite ``json_each``, PostgreSQL
+``jsonb_array_elements_text``), which is what lets linking stay a handful of
+set-based statements whatever the number of items; only the spelling differs,
+and it is chosen here. Scratch tables are ``TEMPORARY`` (private to the
+connection, gone with the transaction on PostgreSQL, dropped explicitly on
+SQLite), so two replicas refreshing at once never see each other's. PostgreSQL
+never analyses temporary tables by itself, and without their sizes it may
+plan a nested loop over a million items: each one is analysed once filled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Index,
+    MetaData,
+    Table,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.sql.selectable import TableValuedAlias
+
+from pmsync.upsert import MAX_PARAMS, chunked
+
+
+def elements(conn: Connection, column: ColumnElement[Any]) -> TableValuedAlias:
+    """Return the rows of a JSON list column, as a joinable table with a ``value`` column."""
+    if conn.dialect.name == "postgresql":
+        return func.jsonb_array_elements_text(column).table_valued("value").render_derived()
+    return func.json_each(column).table_valued("value")
+
+
+def contains(conn: Connection, column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    """Return whether JSON list ``column`` holds the string ``value`` (a literal or a column)."""
+    if conn.dialect.name == "postgresql":
+        return func.jsonb_exists(column, value)
+    rows = func.json_each(column).table_valued("value")
+    return exists(select(literal(1)).select_from(rows).where(rows.c.value == value))
+
+
+def is_empty_list(conn: Connection, column: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Return whether JSON list ``column`` is empty."""
+    length = "jsonb_array_length" if conn.dialect.name == "postgresql" else "json_array_length"
+    return getattr(func, length)(column) == 0
+
+
+def on_true() -> ColumnElement[bool]:
+    """Return the condition of a join that pairs every row (``JOIN f(x) ON true``)."""
+    return true()
+
+
+class Scratch:
+    """Temporary tables of one refresh, created on ``conn`` and dropped by ``close``."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.metadata = MetaData()
+        self.tables: list[Table] = []
+
+    def table(self, name: str, *columns: Column[Any], index: Sequence[str] = ()) -> Table:
+        """Create the temporary table ``name`` (emptied if it exists) and return it."""
+        table = Table(
+            name,
+            self.metadata,
+            *columns,
+            prefixes=["TEMPORARY"],
+            postgresql_on_commit="DROP",
+        )
+        if index:
+            Index(f"{name}_ix", *(table.c[c] for c in index))
+        table.drop(self.conn, checkfirst=True)
+        table.create(self.conn)
+        self.tables.append(table)
+        return table
+
+    def fill(self, table: Table, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Insert ``rows`` into ``table`` in statements sized to the parameter limit."""
+        batch = list(rows)
+        if not batch:
+            return 0
+        size = max(1, MAX_PARAMS // max(1, len(table.c)))
+        for chunk in chunked(batch, size):
+            self.conn.execute(insert(table), list(chunk))
+        self.analyze(table)
+        return len(batch)
+
+    def analyze(self, *tables: Table) -> None:
+        """Give PostgreSQL's planner the sizes of filled scratch tables (never auto-analysed)."""
+        if self.conn.dialect.name == "postgresql":
+            for table in tables:
+                self.conn.execute(text(f"ANALYZE {table.name}"))
+
+    def close(self) -> None:
+        """Drop the tables (PostgreSQL drops them at commit anyway)."""
+        for table in reversed(self.tables):
+            table.drop(self.conn, checkfirst=True)
+        self.tables.clear()

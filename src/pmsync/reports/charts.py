@@ -1,0 +1,174 @@
+"""Charts as inline SVG: matplotlib (Agg, no pyplot state) for charts, plain SVG for sparklines.
+
+A report must open anywhere, offline, with nothing fetched: each chart is an
+``<svg>`` element inside the HTML, its text kept as text (``svg.fonttype:
+none``) so it stays small, searchable and styled by the page's fonts. Every SVG
+gets ``role="img"`` and a ``<title>`` holding the chart's alt text, so a screen
+reader hears what a sighted reader sees. Output is deterministic (fixed hash
+salt, no date metadata), which keeps golden files and report diffs stable.
+Sparklines are hundreds per portfolio page, so they are a hand-written
+polyline rather than a matplotlib figure: the same look at a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import date, timedelta
+from html import escape
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.backends.backend_svg import FigureCanvasSVG
+from matplotlib.dates import date2num
+from matplotlib.figure import Figure
+
+from pmsync.reports.facts import Chart, Series
+
+COLOURS = {
+    "actual": "#1f5fbf",
+    "plan": "#6b6b6b",
+    "forecast": "#b35900",
+    "cone": "#b35900",
+    "bar": "#1f5fbf",
+}
+"""Colour-blind-safe pairs (blue / orange / grey); styles also differ by dash."""
+_EXTRA = ["#1f5fbf", "#2e8540", "#b35900", "#6b6b6b", "#7a3e9d"]
+_RC: dict[str, Any] = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "pmsync",
+    "font.size": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titley": 1.02,
+    "xtick.minor.visible": False,
+    "ytick.minor.visible": False,
+}
+_PROLOG = re.compile(r"^.*?(?=<svg)", re.DOTALL)
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
+_SIZE = re.compile(r'<svg([^>]*?) width="[^"]*" height="[^"]*"')
+
+
+def _text(value: str) -> str:
+    """Return ``value`` safe for matplotlib text ('$' would start mathtext)."""
+    return value.replace("\\", "\\\\").replace("$", r"\$")
+
+
+def _days(points: tuple) -> list[float]:
+    return [float(date2num(p.day)) for p in points]
+
+
+def _draw_series(ax: object, chart: Chart) -> None:
+    cones = [s for s in chart.series if s.style == "cone"]
+    for i, s in enumerate(chart.series):
+        if s.style == "cone" or not s.points:
+            continue
+        xs, ys = _days(s.points), [p.value for p in s.points]
+        colour = COLOURS[s.style] if s.style != "actual" or i == 0 else _EXTRA[i % len(_EXTRA)]
+        if s.style == "bar":
+            ax.bar(xs, ys, width=5, color=colour, label=_text(s.name))  # type: ignore[attr-defined]
+        else:
+            dash = {"actual": "-", "plan": "--", "forecast": ":"}[s.style]
+            ax.plot(xs, ys, dash, color=colour, lw=1.6, label=_text(s.name))  # type: ignore[attr-defined]
+    if len(cones) == 2 and cones[0].points and cones[1].points:
+        low, high = cones
+        ax.fill(  # type: ignore[attr-defined]
+            _days(low.points) + _days(high.points)[::-1],
+            [p.value for p in low.points] + [p.value for p in high.points][::-1],
+            color=COLOURS["cone"],
+            alpha=0.18,
+            lw=0,
+            label=_text(f"{low.name} to {high.name}"),
+        )
+
+
+def _date_ticks(ax: object, chart: Chart, count: int = 5) -> None:
+    """Put ``count`` evenly spread date labels on the x axis (cheaper than a locator)."""
+    days = [p.day for s in chart.series for p in s.points] + [m.day for m in chart.markers]
+    if not days:
+        return
+    first, last = min(days), max(days)
+    span = max((last - first).days, 1)
+    ticks = [first + timedelta(days=round(span * i / (count - 1))) for i in range(count)]
+    fmt = "%d %b" if span <= 120 else "%b %Y"
+    ax.set_xticks([float(date2num(t)) for t in ticks], [t.strftime(fmt) for t in ticks])  # type: ignore[attr-defined]
+
+
+def render_chart(chart: Chart, *, width: float = 6.4, height: float = 2.6) -> str:
+    """Return ``chart`` as an accessible inline ``<svg>`` element."""
+    settings: Any = {**_RC, "svg.hashsalt": f"pmsync-{chart.id}"}
+    with matplotlib.rc_context(settings):
+        fig = Figure(figsize=(width, height))
+        FigureCanvasSVG(fig)
+        ax = fig.add_subplot()
+        _draw_series(ax, chart)
+        for marker, label in zip(chart.markers, chart.marker_labels, strict=False):
+            x = float(date2num(marker.day))
+            ax.axvline(x, color="#999999", lw=0.8, ls="-.")
+            ax.annotate(
+                _text(label),
+                (x, 1),
+                xycoords=("data", "axes fraction"),
+                fontsize=7,
+                ha="left",
+                va="top",
+                rotation=90,
+                color="#555555",
+            )
+        if chart.level is not None:
+            ax.axhline(
+                chart.level,
+                color="#a00000",
+                lw=0.9,
+                ls="--",
+                label=_text(chart.level_label or "level"),
+            )
+        _date_ticks(ax, chart)
+        ax.set_title(_text(chart.title), fontsize=9, loc="left")
+        ax.set_ylabel(_text(chart.unit))
+        ax.grid(axis="y", color="#e0e0e0", lw=0.6)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, frameon=False, loc="upper left")
+        fig.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.14)
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return _accessible(buffer.getvalue(), chart.alt, chart.id)
+
+
+def _accessible(svg: str, alt: str, chart_id: str) -> str:
+    svg = _METADATA.sub("", _PROLOG.sub("", svg, count=1), count=1)
+    svg = _SIZE.sub(r'<svg\1 class="chart" preserveAspectRatio="xMinYMin meet"', svg, count=1)
+    title_id = f"chart-{chart_id}-title"
+    head, rest = svg.split(">", 1)
+    return (
+        f'{head} role="img" aria-labelledby="{escape(title_id)}">'
+        f'<title id="{escape(title_id)}">{escape(alt)}</title>{rest}'
+    )
+
+
+def sparkline(series: Series | None, *, width: int = 96, height: int = 22) -> str:
+    """Return a tiny inline SVG line of ``series`` (empty string without two points)."""
+    if series is None or len(series.points) < 2:
+        return ""
+    values = [p.value for p in series.points]
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    start, end = series.points[0].day, series.points[-1].day
+    days = max((end - start).days, 1)
+
+    def xy(day: date, value: float) -> str:
+        x = (day - start).days / days * (width - 4) + 2
+        y = height - 2 - (value - low) / span * (height - 4)
+        return f"{x:.1f},{y:.1f}"
+
+    line = " ".join(xy(p.day, p.value) for p in series.points)
+    alt = f"{series.name}: {values[0]:.2f} to {values[-1]:.2f} from {start} to {end}"
+    return (
+        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{escape(alt)}"><title>{escape(alt)}</title>'
+        f'<polyline fill="none" stroke="{COLOURS["actual"]}" stroke-width="1.5" '
+        f'points="{line}"/></svg>'
+    )

@@ -1,0 +1,342 @@
+"""Fill the report facts from the configuration, the store and the metrics.
+
+What pmsync can read directly (the plan, sync runs, alerts, plan changes,
+calendar events, the risk register) is read here and in ``reads.py``. What must
+be *measured* (earned value, forecasts, roll-ups, costs, meeting cadence) comes
+from a ``MetricsSource``: the hook through which the metrics package feeds
+reports. Until a capability is installed its sections are ``Unavailable``
+with the reason, never a number pmsync did not compute. Nothing here does
+arithmetic on earned value: that lives only in metrics.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Protocol, cast
+from zoneinfo import ZoneInfo
+
+from pmsync.config import Config
+from pmsync.config import Project as ProjectPlan
+from pmsync.reports import derive, reads
+from pmsync.reports.facts import (
+    Budget,
+    Changes,
+    Chart,
+    EarnedValue,
+    Meeting,
+    Meetings,
+    MilestoneRow,
+    PortfolioReport,
+    ProjectReport,
+    RiskRow,
+    Risks,
+    Series,
+    Unavailable,
+    Upcoming,
+    UpcomingItem,
+    WbsRow,
+)
+from pmsync.store import Store
+
+UPCOMING_DAYS = 14
+TOP_RISKS = 5
+METRICS_MISSING = (
+    "earned value, forecasts and costs need the store-to-metrics step of pmsync.metrics "
+    "(issue #6), which is not installed yet"
+)
+MEETINGS_MISSING = "meeting cadence (held and missed) comes from pmsync.meetings, not installed yet"
+CHARTS = (
+    ("burnup", "Burn-up per milestone with forecast cone"),
+    ("cost", "Cost curves (PV, EV, AC) with EAC"),
+    ("fy-burn", "Budget burn for the fiscal year"),
+    ("throughput", "Throughput"),
+)
+
+
+class MetricsSource(Protocol):
+    """What reports need measured; each method may answer ``Unavailable`` with its reason."""
+
+    def earned_value(self, plan: ProjectPlan, as_of: date) -> EarnedValue | Unavailable: ...
+    def milestones(
+        self, plan: ProjectPlan, as_of: date
+    ) -> tuple[MilestoneRow, ...] | Unavailable: ...
+    def wbs(self, plan: ProjectPlan, as_of: date) -> tuple[WbsRow, ...] | Unavailable: ...
+    def budget(self, plan: ProjectPlan, as_of: date) -> Budget | Unavailable: ...
+    def meetings(self, plan: ProjectPlan, as_of: date) -> Meetings | Unavailable: ...
+    def charts(self, plan: ProjectPlan, as_of: date) -> Mapping[str, tuple[Chart, ...]]: ...
+
+
+class NoMetrics:
+    """The metrics hook while pmsync.metrics is not installed: every answer says so."""
+
+    def earned_value(self, plan: ProjectPlan, as_of: date) -> EarnedValue | Unavailable:
+        return Unavailable(METRICS_MISSING)
+
+    def milestones(self, plan: ProjectPlan, as_of: date) -> tuple[MilestoneRow, ...] | Unavailable:
+        return Unavailable(METRICS_MISSING)
+
+    def wbs(self, plan: ProjectPlan, as_of: date) -> tuple[WbsRow, ...] | Unavailable:
+        return Unavailable(METRICS_MISSING)
+
+    def budget(self, plan: ProjectPlan, as_of: date) -> Budget | Unavailable:
+        return Unavailable(METRICS_MISSING)
+
+    def meetings(self, plan: ProjectPlan, as_of: date) -> Meetings | Unavailable:
+        return Unavailable(MEETINGS_MISSING)
+
+    def charts(self, plan: ProjectPlan, as_of: date) -> Mapping[str, tuple[Chart, ...]]:
+        return {}
+
+
+@dataclass(frozen=True)
+class Context:
+    """One collection run: the config, the store, the status date and the clock."""
+
+    config: Config
+    store: Store
+    as_of: date
+    now: datetime
+
+    @property
+    def status_instant(self) -> datetime:
+        """Return the end of the status date in the installation's time zone (or now)."""
+        zone = ZoneInfo(self.config.settings.timezone)
+        end = datetime.combine(self.as_of + timedelta(days=1), time(), tzinfo=zone)
+        return min(self.now, end.astimezone(UTC))
+
+
+METRICS_HOOK = ("pmsync.metrics.reporting", "metrics_for_reports")
+"""Where the integration of store and metrics offers reports a ``MetricsSource``
+(e.g. ``HealthMetrics`` around its store → ``ProjectInputs`` loader)."""
+
+
+def default_metrics() -> MetricsSource:
+    """Return the installed metrics hook, or ``NoMetrics`` saying what is missing."""
+    module_name, function = METRICS_HOOK
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return NoMetrics()
+    factory = getattr(module, function, None)
+    return NoMetrics() if factory is None else cast(MetricsSource, factory())
+
+
+def _plan_milestones(plan: ProjectPlan, as_of: date) -> tuple[MilestoneRow, ...]:
+    """Milestones as planned, nothing measured: due dates only, status unknown."""
+    return tuple(
+        MilestoneRow(m.name, None, m.due, None, None, None, None, "unknown")
+        for m in sorted(plan.milestones, key=lambda m: m.due)
+    )
+
+
+def _plan_wbs(plan: ProjectPlan) -> tuple[WbsRow, ...]:
+    """The WBS as planned: planned cost rolled up from the leaves, nothing measured."""
+    rows: list[WbsRow] = []
+
+    def walk(node: Any, level: int) -> Decimal | None:
+        index = len(rows)
+        rows.append(
+            WbsRow(
+                node.code,
+                node.name,
+                level,
+                node.owner,
+                None,
+                None,
+                None,
+                None,
+                None,
+                node.planned_finish,
+            )
+        )
+        costs = (
+            [walk(c, level + 1) for c in node.children] if node.children else [node.planned_cost]
+        )
+        total = (
+            sum((c for c in costs if c is not None), Decimal(0))
+            if any(c is not None for c in costs)
+            else None
+        )
+        rows[index] = WbsRow(
+            node.code,
+            node.name,
+            level,
+            node.owner,
+            float(total) if total is not None else None,
+            None,
+            None,
+            None,
+            None,
+            node.planned_finish,
+        )
+        return total
+
+    for top in plan.deliverables:
+        walk(top, 1)
+    return tuple(rows)
+
+
+def _risks(plan: ProjectPlan, as_of: date) -> Risks:
+    rows = []
+    for r in plan.risks:
+        if r.status == "closed":
+            continue
+        overdue = (as_of - r.next_review).days if r.next_review and r.next_review < as_of else None
+        rows.append(
+            RiskRow(
+                r.id,
+                r.title,
+                r.probability,
+                float(r.impact),
+                float(r.exposure),
+                r.owner,
+                r.response,
+                r.status,
+                r.next_review,
+                overdue,
+            )
+        )
+    rows.sort(key=lambda r: (-(r.exposure or 0), r.key))
+    return Risks(
+        top=tuple(rows[:TOP_RISKS]),
+        overdue_reviews=tuple(r for r in rows if r.days_overdue),
+        open_count=len(rows),
+        total_exposure=float(sum(r.exposure or 0 for r in rows)),
+    )
+
+
+def _upcoming(ctx: Context, plan: ProjectPlan, milestones: object, wbs: object) -> Upcoming:
+    until = ctx.as_of + timedelta(days=UPCOMING_DAYS)
+    items = [
+        UpcomingItem(
+            "milestone",
+            m.name,
+            m.current_due,
+            f"P85 forecast {m.forecast_p85}" if m.forecast_p85 else None,
+        )
+        for m in (milestones if isinstance(milestones, tuple) else ())
+        if m.current_due and ctx.as_of < m.current_due <= until and m.status != "done"
+    ]
+    items += [
+        UpcomingItem(
+            "deliverable",
+            f"{w.code} {w.name}",
+            w.planned_finish,
+            f"{w.percent_complete:.0%} complete" if w.percent_complete is not None else None,
+        )
+        for w in (wbs if isinstance(wbs, tuple) else ())
+        if w.planned_finish and ctx.as_of < w.planned_finish <= until
+    ]
+    items.sort(key=lambda i: (i.due, i.kind, i.name))
+    start = reads.day_start(ctx.as_of + timedelta(days=1))
+    meetings: tuple[Meeting, ...] = reads.cadence_meetings(
+        ctx.config, ctx.store, plan, start, start + timedelta(days=UPCOMING_DAYS)
+    )
+    return Upcoming(until=until, items=tuple(items), meetings=meetings)
+
+
+def _charts(metrics: MetricsSource, plan: ProjectPlan, as_of: date) -> tuple:
+    given = metrics.charts(plan, as_of)
+    found: list[Chart | Unavailable] = []
+    for kind, label in CHARTS:
+        charts = given.get(kind, ())
+        found.extend(charts or (Unavailable(f"{label}: {METRICS_MISSING}"),))
+    return tuple(found)
+
+
+def collect_project(
+    config: Config,
+    store: Store,
+    key: str,
+    *,
+    as_of: date,
+    now: Callable[[], datetime],
+    previous: dict[str, Any] | None = None,
+    metrics: MetricsSource | None = None,
+) -> ProjectReport:
+    """Return the facts of project ``key`` at the end of ``as_of`` (``previous``: last JSON)."""
+    plan = config.projects[key]
+    ctx = Context(config, store, as_of, now())
+    metrics = metrics or default_metrics()
+    instant = ctx.status_instant
+    ev = metrics.earned_value(plan, as_of)
+    measured = metrics.milestones(plan, as_of)
+    milestones = measured if isinstance(measured, tuple) else _plan_milestones(plan, as_of)
+    measured_wbs = metrics.wbs(plan, as_of)
+    wbs = measured_wbs if isinstance(measured_wbs, tuple) else _plan_wbs(plan)
+    risks = _risks(plan, as_of)
+    alerts = reads.firing_alerts(store, key)
+    previous_day = date.fromisoformat(previous["header"]["status_date"]) if previous else None
+    pid = reads.project_id(store, key)
+    since = (
+        reads.day_start(previous_day + timedelta(days=1))
+        if previous_day
+        else reads.day_start(plan.start)
+    )
+    changes_list = reads.plan_changes(store, pid, since, instant) if pid is not None else ()
+    figures = derive.key_figures(ev, risks, alerts)
+    changes = Changes(previous_day, changes_list, derive.trends(figures, previous))
+    freshness = reads.freshness(config, store, instant)
+    people = {p.id: p.name for p in config.settings.people}
+    header = derive.build_header(
+        key=key,
+        name=plan.name,
+        manager=people.get(plan.manager or "", plan.manager),
+        sponsor=people.get(plan.sponsor or "", plan.sponsor),
+        currency=plan.currency,
+        period_start=previous_day + timedelta(days=1) if previous_day else plan.start,
+        status_date=as_of,
+        generated_at=ctx.now,
+        earned_value=ev,
+        milestones=measured,
+        risks=risks,
+        alerts=alerts,
+        changes=changes,
+        freshness=freshness,
+        rules=config.rules.for_project(key),
+        objectives=tuple(plan.objectives),
+    )
+    return ProjectReport(
+        header=header,
+        key_figures=figures,
+        milestones=milestones,
+        wbs=wbs,
+        earned_value=ev,
+        budget=metrics.budget(plan, as_of),
+        charts=_charts(metrics, plan, as_of),
+        risks=risks,
+        alerts=alerts,
+        changes=changes,
+        meetings=metrics.meetings(plan, as_of),
+        upcoming=_upcoming(ctx, plan, milestones, wbs),
+        decisions=derive.decisions(measured, risks, alerts, changes),
+        freshness=freshness,
+    )
+
+
+def collect_portfolio(
+    config: Config,
+    store: Store,
+    reports: Mapping[str, ProjectReport],
+    *,
+    as_of: date,
+    now: Callable[[], datetime],
+    hrefs: Mapping[str, str] | None = None,
+    sparklines: Mapping[str, Series] | None = None,
+) -> PortfolioReport:
+    """Return the portfolio facts from the projects' reports (collected once, reused)."""
+    ctx = Context(config, store, as_of, now())
+    rows = [
+        derive.portfolio_row(r, href=(hrefs or {}).get(k), sparkline=(sparklines or {}).get(k))
+        for k, r in sorted(reports.items())
+    ]
+    return derive.build_portfolio(
+        rows,
+        status_date=as_of,
+        generated_at=ctx.now,
+        freshness=reads.freshness(config, store, ctx.status_instant),
+    )

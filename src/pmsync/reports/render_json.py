@@ -1,0 +1,49 @@
+"""JSON output: the facts exactly as collected, for scripts, wikis and the report history.
+
+The JSON is the contract other tools read, so it is plain and stable: objects
+with the dataclass field names, dates as ``YYYY-MM-DD``, instants as ISO 8601
+UTC with ``Z``, tuples as arrays, floats rounded to 6 significant decimals so
+that a golden file does not flicker on the last bit. A section pmsync could not
+fill is ``{"available": false, "reason": "..."}``; a filled one that may be
+unavailable carries ``"available": true``. The schema is ``schema.py``'s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pmsync.reports.facts import Report
+
+
+def _instant(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def to_data(value: Any) -> Any:
+    """Return ``value`` (a facts tree) as JSON-ready Python data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return _instant(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, tuple | list):
+        return [to_data(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_data(v) for k, v in sorted(value.items())}
+    return value
+
+
+def to_json(report: Report, *, indent: int | None = 2) -> str:
+    """Return the report's facts as JSON text (UTF-8, keys in contract order)."""
+    return json.dumps(to_data(report), indent=indent, ensure_ascii=False) + "\n"
+
+
+def render_json(report: Report) -> str:
+    """Render a report as JSON (the same as ``to_json``)."""
+    return to_json(report)

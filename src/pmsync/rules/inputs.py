@@ -1,0 +1,295 @@
+"""Gather what every rule reads, for every project, in a fixed number of queries.
+
+One check reads the store once: the open items of the whole portfolio and
+their status history (``items.py``), the freshness of every source
+(``sources.py``), the plan against its baseline, the risk register, the
+fiscal-year spend, the meeting cadences, the leave of key people in the final
+days of each milestone, and the metrics (``pmsync.health``). Per project it
+calls the plan's and the meetings' own readers (a handful of queries each,
+never one per item), so each figure has one definition in all of pmsync.
+
+The result is one frozen ``ProjectFacts`` per project; the rules are pure
+functions of it, which is how the tests feed them hand-built scenarios.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, select
+
+from pmsync import model
+from pmsync.config import Config
+from pmsync.config import Project as ProjectPlan
+from pmsync.config.meetings import WEEKDAYS
+from pmsync.meetings import CapacityTable, load_capacity, project_cadences
+from pmsync.metrics import ProjectHealth
+from pmsync.plan.baselines import plan_variance
+from pmsync.plan.costs import cost_ledgers
+from pmsync.plan.risks import risk_register
+from pmsync.rules.facts import FiscalYearFacts, MilestoneFacts, PersonAway, ProjectFacts
+from pmsync.rules.items import OpenItem, load_memberships, load_open_items, with_ages
+from pmsync.rules.sources import source_facts, sources_by_project
+from pmsync.store import Store
+
+log = logging.getLogger(__name__)
+CADENCE_LOOKBACK = timedelta(days=120)
+"""How far back meeting cadences are read: two periods of the longest usual cadence."""
+HealthLoader = Callable[
+    [Store, Config, date, Callable[[], datetime], list[str]], Mapping[str, ProjectHealth]
+]
+"""``(store, config, status date, clock, project keys)`` to the projects' metrics."""
+
+
+def status_date(config: Config, moment: datetime) -> date:
+    """Return the day ``moment`` falls on in the configured time zone."""
+    return moment.astimezone(ZoneInfo(config.settings.timezone)).date()
+
+
+def load_health(
+    store: Store, config: Config, today: date, now: Callable[[], datetime], keys: list[str]
+) -> Mapping[str, ProjectHealth]:
+    """Return the projects' metrics from ``pmsync.health`` (ImportError when not installed)."""
+    from pmsync.health import load_portfolio_health
+
+    return load_portfolio_health(store, config, as_of=today, now=now, keys=keys)
+
+
+def gather(
+    store: Store,
+    config: Config,
+    now: Callable[[], datetime],
+    *,
+    projects: Collection[str] | None = None,
+    health: Mapping[str, ProjectHealth] | HealthLoader | None = None,
+) -> dict[str, ProjectFacts]:
+    """Return the facts of every configured project (or of ``projects``)."""
+    moment = now()
+    today = status_date(config, moment)
+    keys = sorted(projects if projects is not None else config.projects)
+    notes: dict[str, list[str]] = {key: [] for key in keys}
+    project = model.table_of(model.Project)
+    with store.engine.connect() as conn:
+        ids: dict[str, int] = dict(
+            conn.execute(select(project.c.key, project.c.id).where(project.c.key.in_(keys))).all()
+        )
+    metrics = _metrics(store, config, today, now, health, notes, sorted(ids)) if ids else {}
+    with store.engine.connect() as conn:
+        items = with_ages(conn, config, load_open_items(conn, config, ids), moment)
+        members = load_memberships(conn, items)
+        milestone_ids = _milestone_ids(conn, ids)
+        sources = source_facts(conn, config, moment)
+        fed = sources_by_project(conn, config, ids)
+        ledgers = cost_ledgers(conn, config, list(ids)) if ids else {}
+        stored = {key: _stored(conn, key, ids[key]) for key in ids}
+    leave = _leave_table(store, config, ids, stored, today)
+    by_project: dict[int, list[OpenItem]] = {}
+    for item in items.values():
+        by_project.setdefault(item.project_id, []).append(item)
+    facts: dict[str, ProjectFacts] = {}
+    for key in keys:
+        plan = config.projects[key]
+        if key not in ids:
+            notes[key].append("the project is not in the store yet: run pmsync sync first")
+        variance, risks = stored.get(key, (None, ()))
+        open_items = by_project.get(ids.get(key, -1), [])
+        health_of = metrics.get(key)
+        forecasts = {f.name: f for f in health_of.milestones} if health_of else {}
+        milestones = tuple(
+            _milestone(
+                m, forecasts.get(m.name), members.get(milestone_ids.get((key, m.name), -1), []),
+                items, plan, today, leave, config,
+            )
+            for m in (variance.milestones if variance else ())
+        )  # fmt: skip
+        ledger = ledgers.get(key)
+        facts[key] = ProjectFacts(
+            key=key,
+            name=plan.name,
+            now=moment,
+            today=today,
+            thresholds=config.rules.for_project(key),
+            currency=plan.currency,
+            budget_at_completion=float(plan.budget_at_completion),
+            progress_by=plan.progress_by,
+            health=health_of,
+            milestones=milestones,
+            blocked=tuple(i.as_blocked() for i in open_items if i.blocked),
+            in_progress=tuple(i.as_in_progress() for i in open_items if i.in_progress),
+            risks=tuple(risks),
+            unapproved_changes=variance.unapproved_changes if variance else (),
+            cadences=project_cadences(store, config, key, today - CADENCE_LOOKBACK, today, moment),
+            fiscal_year=_fiscal_year(plan, today, ledger.by_fiscal_year(plan) if ledger else {}),
+            sources=tuple(sources[n] for n in sorted(fed.get(key, ())) if n in sources),
+            people={p.id: p.name for p in config.settings.people},
+            deliverable_owners={d.code: d.owner for d in plan.all_deliverables() if d.owner},
+            notes=tuple(notes[key]),
+        )
+    return facts
+
+
+def _metrics(
+    store: Store,
+    config: Config,
+    today: date,
+    now: Callable[[], datetime],
+    given: Mapping[str, ProjectHealth] | HealthLoader | None,
+    notes: dict[str, list[str]],
+    keys: list[str],
+) -> Mapping[str, ProjectHealth]:
+    """Return the projects' metrics; without the metrics step, say so (never guess)."""
+    if given is not None and not callable(given):
+        return given
+    loader = given or load_health
+    try:
+        return loader(store, config, today, now, keys)
+    except ImportError as err:
+        # Not installed: the rules that read metrics stay silent, and say why. Any other
+        # failure propagates: a partial set of findings would resolve alerts that still hold.
+        for found in notes.values():
+            found.append(f"metrics are not available ({err}): metric rules were skipped")
+        return {}
+
+
+def _stored(conn: Connection, key: str, project_id: int) -> tuple[Any, list[Any]]:
+    return plan_variance(conn, key), risk_register(conn, project_id)
+
+
+def _milestone_ids(conn: Connection, ids: Mapping[str, int]) -> dict[tuple[str, str], int]:
+    ms = model.table_of(model.Milestone)
+    keys = {pid: key for key, pid in ids.items()}
+    rows: Any = conn.execute(
+        select(ms.c.id, ms.c.project_id, ms.c.name).where(ms.c.project_id.in_(sorted(keys)))
+    ).all()
+    return {(keys[pid], name): mid for mid, pid, name in rows}
+
+
+def _milestone(
+    variance: Any,
+    forecast: Any,
+    member_ids: list[int],
+    items: Mapping[int, OpenItem],
+    plan: ProjectPlan,
+    today: date,
+    leave: CapacityTable | None,
+    config: Config,
+) -> MilestoneFacts:
+    """Return one milestone's facts from its variance, forecast, open items and leave."""
+    members = [items[i] for i in member_ids]
+    measure = plan.progress_by
+    unestimated = [
+        m for m in members if (not m.has_points if measure == "story_points" else not m.estimated)
+    ]
+    open_now = len(members)
+    window = final_days(variance.due, config, config.rules.for_project(plan.key))
+    away: tuple[PersonAway, ...] = ()
+    if leave is not None and open_now and variance.due and variance.due >= today:
+        away = people_away(plan, window, leave)
+    return MilestoneFacts(
+        name=variance.name,
+        due=variance.due,
+        origin=variance.origin,
+        baseline_due=variance.baseline_due,
+        tool_due=variance.tool_due,
+        slip_days=variance.slip_days,
+        scope_items=variance.scope_items,
+        baseline_scope_items=variance.baseline_scope_items,
+        scope_growth_pct=variance.scope_growth_pct,
+        open_items=open_now,
+        remaining=tuple(m.fact for m in members),
+        unassigned=tuple(m.fact for m in members if m.fact.assignee is None),
+        unestimated=tuple(m.fact for m in unestimated) if measure != "count" else (),
+        blocked=tuple(m.as_blocked() for m in members if m.blocked),
+        forecast=forecast,
+        final_days=window,
+        key_people_away=away,
+    )
+
+
+def final_days(due: date | None, config: Config, thresholds: Any) -> tuple[date, ...]:
+    """Return a milestone's last working days up to and including its due date."""
+    if due is None:
+        return ()
+    working = {WEEKDAYS.index(d) for d in config.settings.meetings.working_days}
+    wanted = thresholds.key_people_on_leave.final_days
+    days: list[date] = []
+    day = due
+    while len(days) < wanted and working and (due - day).days < 7 * wanted:
+        if day.weekday() in working:
+            days.append(day)
+        day -= timedelta(days=1)
+    return tuple(sorted(days))
+
+
+def key_people(plan: ProjectPlan) -> dict[str, str]:
+    """Return the project's key people and why: the manager, owners, accountable people."""
+    found: dict[str, str] = {}
+    if plan.manager:
+        found[plan.manager] = "project manager"
+    for node in plan.all_deliverables():
+        if node.owner:
+            found.setdefault(node.owner, f"owner of {node.code} {node.name}")
+        if node.raci is not None and node.raci.accountable:
+            found.setdefault(node.raci.accountable, f"accountable for {node.code} {node.name}")
+    return found
+
+
+def people_away(
+    plan: ProjectPlan, window: tuple[date, ...], table: CapacityTable
+) -> tuple[PersonAway, ...]:
+    """Return the key people with leave in ``window``, with the share of it they are away."""
+    names = {w.key: w.name for w in table.workers}
+    found = []
+    for person, role in key_people(plan).items():
+        days = [d for d in table.days.get(person, ()) if d.day in window]
+        normal = sum(d.normal_hours for d in days)
+        leave = sum(d.leave_hours for d in days)
+        if normal <= 0 or leave <= 0:
+            continue
+        away_days = tuple(d.day for d in days if d.leave_hours > 0)
+        found.append(
+            PersonAway(person, names.get(person, person), role, 100.0 * leave / normal, away_days)
+        )
+    return tuple(found)
+
+
+def _leave_table(
+    store: Store,
+    config: Config,
+    ids: Mapping[str, int],
+    stored: Mapping[str, tuple[Any, list[Any]]],
+    today: date,
+) -> CapacityTable | None:
+    """Read leave once, for every key person, over every coming milestone's final days."""
+    windows: list[date] = []
+    people: set[str] = set()
+    for key in ids:
+        variance = stored[key][0]
+        thresholds = config.rules.for_project(key)
+        if not thresholds.key_people_on_leave.enabled:
+            continue
+        for m in variance.milestones:
+            if m.due is not None and m.due >= today:
+                windows.extend(final_days(m.due, config, thresholds))
+                people |= set(key_people(config.projects[key]))
+    if not windows or not people:
+        return None
+    return load_capacity(store, config, min(windows), max(windows), people)
+
+
+def _fiscal_year(
+    plan: ProjectPlan, today: date, spent: Mapping[int, Any]
+) -> FiscalYearFacts | None:
+    """Return the fiscal year of ``today`` with its budget and spend (None without a budget)."""
+    month, day = plan.fiscal_year_start.month, plan.fiscal_year_start.day
+    year = today.year if today >= date(today.year, month, day) else today.year - 1
+    budget = plan.annual_budgets.get(year)
+    if budget is None:
+        return None
+    start = date(year, month, day)
+    end = date(year + 1, month, day) - timedelta(days=1)
+    return FiscalYearFacts(year, start, end, float(budget), float(spent.get(year, 0)))

@@ -1,0 +1,211 @@
+"""Open work items as the item rules see them: blocked, ageing, unassigned, unestimated.
+
+Three queries for the whole portfolio, whatever its size: the open scope items
+(status category after the status maps, assignee resolved to a person), their
+milestone memberships, and the status history of the open items. A PM
+recognises a *blocked* item by its status (``Blocked``, ``On hold: blocked``),
+a ``blocked`` label or Jira's flag (the ``flagged`` field); it has been blocked
+since it entered that status (for a label or a flag, which keep no history,
+since the item last changed). An item's *age in progress* runs from the moment
+its current stretch of work began: the last status change from a to-do or done
+status into a status of work in progress.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, select
+
+from pmsync import model
+from pmsync.config import Config
+from pmsync.plan.frames import CATEGORY_CODES, category_of, counts_as_scope
+from pmsync.rules.facts import ItemFact
+
+IN_PROGRESS = CATEGORY_CODES["in_progress"]
+BLOCKED_WORDS = ("blocked", "impediment", "on hold")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenItem:
+    """One open scope item, with what the item rules need to know about it."""
+
+    id: int
+    project_id: int
+    fact: ItemFact
+    in_progress: bool
+    blocked: bool
+    estimated: bool
+    """It has a value in the project's progress measure (points or an estimate)."""
+    has_points: bool
+    updated_at: datetime
+    created_at: datetime
+    blocked_days: int = 0
+    progress_days: int = 0
+
+    def as_blocked(self) -> ItemFact:
+        """Return the item with ``days`` counting the days it has been blocked."""
+        return replace(self.fact, days=self.blocked_days)
+
+    def as_in_progress(self) -> ItemFact:
+        """Return the item with ``days`` counting the days it has been in progress."""
+        return replace(self.fact, days=self.progress_days)
+
+
+def is_blocked(status: str, labels: Any, custom: Any) -> bool:
+    """Tell whether an item is blocked: its status, a ``blocked`` label or Jira's flag."""
+    lowered = status.lower()
+    if any(word in lowered for word in BLOCKED_WORDS):
+        return True
+    if isinstance(labels, list) and any(str(label).lower() == "blocked" for label in labels):
+        return True
+    return isinstance(custom, Mapping) and bool(custom.get("flagged"))
+
+
+def load_open_items(
+    conn: Connection, config: Config, project_ids: Mapping[str, int]
+) -> dict[int, OpenItem]:
+    """Return the open scope items of the projects, by work item id."""
+    wi = model.table_of(model.WorkItem)
+    ident, person = model.table_of(model.Identity), model.table_of(model.Person)
+    source_ids = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
+    category = category_of(config, wi, project_ids, source_ids).label("category")
+    query = (
+        select(
+            wi.c.id,
+            wi.c.project_id,
+            wi.c.key,
+            wi.c.title,
+            wi.c.url,
+            wi.c.status,
+            category,
+            wi.c.assignee_login,
+            wi.c.story_points,
+            wi.c.original_estimate_seconds,
+            wi.c.labels,
+            wi.c.custom,
+            wi.c.updated_at,
+            wi.c.created_at,
+            person.c.name.label("person_name"),
+        )
+        .outerjoin(
+            ident, and_(ident.c.source_id == wi.c.source_id, ident.c.login == wi.c.assignee_login)
+        )
+        .outerjoin(person, person.c.id == ident.c.person_id)
+        .where(
+            wi.c.project_id.in_(sorted(project_ids.values())),
+            wi.c.deleted_at.is_(None),
+            counts_as_scope(wi),
+        )
+    )
+    found: dict[int, OpenItem] = {}
+    for row in conn.execute(query):
+        if row.category == "done":
+            continue
+        assignee = row.person_name or row.assignee_login
+        found[row.id] = OpenItem(
+            id=row.id,
+            project_id=row.project_id,
+            fact=ItemFact(row.key, row.title, row.url, row.status, assignee),
+            in_progress=row.category == "in_progress",
+            blocked=is_blocked(row.status, row.labels, row.custom),
+            estimated=row.original_estimate_seconds is not None,
+            has_points=row.story_points is not None,
+            updated_at=row.updated_at,
+            created_at=row.created_at,
+        )
+    return found
+
+
+def load_memberships(conn: Connection, items: Mapping[int, OpenItem]) -> dict[int, list[int]]:
+    """Return the open items of each milestone: milestone id to work item ids."""
+    mi, ms = model.table_of(model.MilestoneItem), model.table_of(model.Milestone)
+    projects = sorted({item.project_id for item in items.values()})
+    members: dict[int, list[int]] = defaultdict(list)
+    rows: Any = conn.execute(
+        select(mi.c.milestone_id, mi.c.work_item_id)
+        .join(ms, ms.c.id == mi.c.milestone_id)
+        .where(ms.c.project_id.in_(projects))
+    ).all()
+    for milestone_id, item_id in rows:
+        if item_id in items:
+            members[milestone_id].append(item_id)
+    return members
+
+
+def _codes(conn: Connection, config: Config) -> Any:
+    # The health package owns the vocabulary of raw statuses (one definition for
+    # metrics and rules); imported here, at use, like every optional capability.
+    from pmsync.health.timelines import StatusVocabulary
+
+    return StatusVocabulary(conn, config)
+
+
+def with_ages(
+    conn: Connection, config: Config, items: dict[int, OpenItem], now: datetime
+) -> dict[int, OpenItem]:
+    """Return the items with their days blocked and days in progress."""
+    wanted = {i for i, item in items.items() if item.in_progress or item.blocked}
+    if not wanted:
+        return items
+    wi, ch = model.table_of(model.WorkItem), model.table_of(model.WorkItemChange)
+    project_ids = dict(conn.execute(select(model.Project.key, model.Project.id)).all())
+    source_ids = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
+    category = category_of(config, wi, project_ids, source_ids)
+    vocabulary = _codes(conn, config)
+    rows: Any = conn.execute(
+        select(
+            wi.c.id,
+            ch.c.at,
+            ch.c.to_value,
+            vocabulary.code(ch.c.from_value, wi.c.project_id, wi.c.source_id).label("before"),
+            vocabulary.code(ch.c.to_value, wi.c.project_id, wi.c.source_id).label("after"),
+        )
+        .join(
+            wi,
+            and_(wi.c.source_id == ch.c.source_id, wi.c.external_id == ch.c.item_external_id),
+        )
+        .where(
+            ch.c.field == "status",
+            ch.c.deleted_at.is_(None),
+            wi.c.project_id.in_(sorted({items[i].project_id for i in wanted})),
+            wi.c.deleted_at.is_(None),
+            category != "done",  # the history of open items only
+        )
+        .order_by(wi.c.id, ch.c.at, ch.c.id)
+    )
+    started: dict[int, datetime] = {}
+    blocked_at: dict[int, datetime] = {}
+    for item_id, at, to_value, before, after in rows:
+        item = items.get(item_id)
+        if item is None:
+            continue
+        if after == IN_PROGRESS and before != IN_PROGRESS:
+            started[item_id] = at  # the latest entry into work in progress wins
+        if to_value is not None and to_value.lower() == item.fact.status.lower():
+            blocked_at[item_id] = at
+    aged = dict(items)
+    for item_id in wanted:
+        item = items[item_id]
+        blocked_since = (blocked_at.get(item_id) if _status_blocked(item) else None) or (
+            item.updated_at
+        )
+        progress_since = started.get(item_id, item.created_at)
+        aged[item_id] = replace(
+            item,
+            blocked_days=_days(now, blocked_since) if item.blocked else 0,
+            progress_days=_days(now, progress_since) if item.in_progress else 0,
+        )
+    return aged
+
+
+def _days(now: datetime, since: datetime) -> int:
+    return max(0, (now - since) // timedelta(days=1))
+
+
+def _status_blocked(item: OpenItem) -> bool:
+    return any(word in item.fact.status.lower() for word in BLOCKED_WORDS)

@@ -1,0 +1,81 @@
+"""A record's ``payload_hash`` does not depend on how the store serialises it.
+
+The store serialises a raw payload once and reuses that text for the column
+(``DumpedJSON``); if that ever changed the hash, every row written before an
+upgrade would count as changed and be rewritten on the next sync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+
+from pmsync.records import CalendarEvent, PersonRef, Record, WorkItem
+from pmsync.upsert import KINDS, DumpedJSON, json_default, json_dumps, record_row
+
+AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+RECORDS: list[Record] = [
+    WorkItem(
+        "10001",
+        "PAY-1",
+        '<script>alert(1)</script> "; DROP TABLE work_item; --',
+        "PAY",
+        "Story",
+        "In Progress",
+        "in_progress",
+        AT,
+        AT,
+        due_date=date(2026, 4, 1),
+        assignee=PersonRef("acc-1", "Priya", "priya@example.com"),
+        labels=("b", "a"),
+        custom={"team": ("x", "y"), "nested": {"z": 1, "a": None}},
+        raw={"id": "10001", "fields": {"summary": "ünïcödé 漢字", "n": [1, 2.5, True]}},
+    ),
+    WorkItem(
+        "10002",
+        "PAY-2",
+        "nul \x00 inside",
+        "PAY",
+        "Bug",
+        "To Do",
+        "todo",
+        AT,
+        AT,
+        raw={"t": "\x00"},
+    ),
+    CalendarEvent(
+        "cal/ev1",
+        "cal",
+        "Weekly status",
+        AT,
+        AT,
+        AT,
+        organizer=PersonRef("org@example.com"),
+        attendees=(PersonRef("a@example.com", "A"), PersonRef("b@example.com")),
+    ),
+]
+
+
+def reference_hash(row: dict[str, object]) -> str:
+    """The hash as the store defines it: SHA-256 of the row as sorted-key JSON."""
+    plain = {k: v.value if isinstance(v, DumpedJSON) else v for k, v in row.items()}
+    plain.pop("payload_hash")
+    text = json.dumps(plain, default=json_default, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.external_id)
+def test_the_hash_is_the_same_whether_payloads_are_dumped_once_or_twice(record: Record) -> None:
+    spec = KINDS[record.kind]
+    once, people_once = record_row(record, spec, predump=True)
+    twice, people_twice = record_row(record, spec, predump=False)
+    assert once["payload_hash"] == twice["payload_hash"]
+    assert people_once == people_twice
+    for name, value in once.items():
+        if isinstance(value, DumpedJSON):
+            assert json.loads(json_dumps(value)) == json.loads(json_dumps(twice[name]))
+    if record.external_id != "10002":  # NUL is replaced by U+FFFD before hashing
+        assert once["payload_hash"] == reference_hash(twice)
