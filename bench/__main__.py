@@ -2,8 +2,9 @@
 
 Every ``bench/bench_*.py`` module runs in name order (or only those NAMEs, e.g.
 ``sync store``); each gets ``--quick`` when given, and modules that declare
-``SCALABLE = True`` get ``--scale=F`` (a fraction of issue 10's full size). A module's ``main`` takes the
-argument list, or reads ``sys.argv`` itself (argparse): both are served. Each
+``SCALABLE = True`` get ``--scale=F`` (a fraction of issue 10's full size). A
+module's ``main`` takes the argument list, or reads ``sys.argv`` itself
+(argparse): both are served. Each
 runs in its own process so one module's memory or crash cannot skew or stop
 the next; the runner ends with how long each took and exits 1 if any failed.
 The tables also go to ``var/bench/latest.md`` (Markdown, for docs/benchmarks.md).

@@ -344,9 +344,6 @@ def main(argv: Sequence[str]) -> None:
     rows: list[list[str]] = []
     notes: list[str] = []
     with SandboxProcess(size, root / "sandbox", tls=True) as box:
-        # Unauthenticated clients get GitHub's 60 requests an hour; the tokenless
-        # tap would measure that limit, not its speed.
-        box.call("unauthenticated_limit", limit=1_000_000)
         results = [measure(peer, box, root) for peer in PEERS]
         pmsync = {s: pmsync_run(box, root, s) for s in sorted({p.source for p in PEERS})}
     for source, (outcome, served) in pmsync.items():

@@ -114,9 +114,17 @@ class SandboxProcess:
     """A generated scenario served by ``python -m bench.common serve`` in a child process."""
 
     def __init__(
-        self, size: Size, root: Path, *, tls: bool = False, jira_flavour: str = "cloud"
+        self,
+        size: Size,
+        root: Path,
+        *,
+        tls: bool = False,
+        jira_flavour: str = "cloud",
+        faults: str | None = None,
     ) -> None:
         self.size, self.root, self.tls, self.jira_flavour = size, root, tls, jira_flavour
+        self.faults = faults
+        """A ``--faults`` spec, e.g. ``rate=1,kinds=slow,slow=0.05`` for 50 ms a request."""
         self.proc: subprocess.Popen[str] | None = None
         self.endpoints: dict[str, Any] = {}
         self.summary: dict[str, int] = {}
@@ -131,6 +139,7 @@ class SandboxProcess:
             "root": str(self.root),
             "tls": self.tls,
             "jira_flavour": self.jira_flavour,
+            "faults": self.faults,
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.common", "serve", json.dumps(args)],
@@ -225,6 +234,7 @@ def _serve_main(args: dict[str, Any]) -> None:
     from pmsync.sandbox.app import Sandbox
     from pmsync.sandbox.configout import write_config
     from pmsync.sandbox.generator import generate, summarize
+    from pmsync.sandbox.server import FaultPlan
 
     started = time.perf_counter()
     size = Size(**args["size"])
@@ -239,9 +249,13 @@ def _serve_main(args: dict[str, Any]) -> None:
     )
     box = Sandbox(
         scenario,
+        faults=FaultPlan.parse(args.get("faults")),
         tls_dir=root / "tls" if args["tls"] else None,
         jira_flavour=args["jira_flavour"],
     ).start()
+    # GitHub's hourly limits (5,000 a token, 60 without) would end a full-size run
+    # half-way: the benchmarks measure speed, so they get a limit nobody reaches.
+    _github_limits(box, 1_000_000_000)
     log: list[dict[str, str | dict[str, str]]] = []
     recording = [False]
     for name, service in box.services.items():
@@ -305,19 +319,18 @@ def _obey(
             for entry in log:
                 out.write(json.dumps(entry) + "\n")
         answer["requests"] = len(log)
-    elif command == "unauthenticated_limit":
-        _unauthenticated_limit(box, int(order["limit"]))
     else:
         raise ValueError(f"unknown command {command!r}")
 
 
-def _unauthenticated_limit(box: Any, limit: int) -> None:
-    """Let clients without a token make ``limit`` requests an hour (GitHub allows 60)."""
+def _github_limits(box: Any, limit: int) -> None:
+    """Give every GitHub client, with a token or without, ``limit`` requests an hour."""
     from pmsync.sandbox.github import service as github
 
     if not hasattr(github, "UNAUTHENTICATED_LIMIT"):
         raise RuntimeError("the sandbox's GitHub no longer has UNAUTHENTICATED_LIMIT")
     github.UNAUTHENTICATED_LIMIT = limit
+    box.services["github"].limit_per_hour = limit
     box.services["github"]._buckets.clear()
 
 

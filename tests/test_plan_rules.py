@@ -745,3 +745,20 @@ def test_the_risk_register_holds_configured_risks_and_jira_risk_issues(
     assert register[0].review_date == date(2026, 2, 1)
     assert register[1].title == "Vendor <b>late</b>"
     assert refresh_plan(store, cfg, clock()).risks_changed == 0
+
+
+def test_a_project_left_out_of_the_configuration_keeps_its_baselines_but_no_work(
+    store: Store, tmp_path: Path
+) -> None:
+    write(store, "jira", [issue("PAY-40", item_type="Epic"), issue("PAY-1", epic_key="PAY-40")])
+    cfg = config(
+        tmp_path,
+        project(deliverables=[{"code": "1", "name": "All", "match": [{"epic": "PAY-40"}]}]),
+    )
+    refresh_plan(store, cfg, clock())
+    set_baseline(store, "PAY", now=clock())
+    assert placed(store)["PAY-1"] == ("PAY", "1")
+    result = refresh_plan(store, config(tmp_path), clock())
+    assert result.projects == 0 and result.items_relinked == 2
+    assert set(placed(store).values()) == {(None, None)}
+    assert [b.version for b in list_baselines(store, "PAY")] == [1]

@@ -193,7 +193,7 @@ def test_ten_percent_faults_end_with_the_same_data(
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     tmp_path: Path, make_store: Callable[..., Store], db_url: str
 ) -> None:
-    world = World(tmp_path / "world", items=600)
+    world = World(tmp_path / "world", items=300)
     try:
         check_sigkill_trials(world, make_store, db_url)
     finally:

@@ -13,9 +13,10 @@ webhook receiver it starts itself (``demo_inbox``), printing what arrived.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,9 +25,24 @@ from pmsync.cli.data import print_sync_report
 from pmsync.cli.demo_inbox import DemoInbox, check_and_show
 from pmsync.cli.metrics import show_metrics
 
+if TYPE_CHECKING:
+    from pmsync.config import Config
+    from pmsync.store import Store
+
 DEMO_PORT = 8801
 """Jira on 8801, GitHub on 8802, Google Calendar on 8803 (see config/sources.yaml)."""
 DEMO_SEED = 7
+
+
+def write_reports(store: Store, config: Config, now: Callable[[], datetime], out: Path) -> Path:
+    """Write every project's report and the portfolio into ``out``; return its index."""
+    from pmsync.reports.jobs import generate_reports
+
+    written = generate_reports(config, store, out, as_of=now().date(), now=now)
+    for path in written.paths:
+        if path.suffix == ".html":
+            console.print(f"  {path}", highlight=False)
+    return out / "index.html"
 
 
 def demo(
@@ -97,6 +113,8 @@ def demo(
             check_and_show(store, config, now, inbox)
             console.rule("4. metrics: earned value, forecasts, the daily snapshot")
             show_metrics(store, config, now)
+            console.rule("5. status reports: the static site")
+            site = write_reports(store, config, now, out / "site")
         finally:
             inbox.stop()
             store.close()
@@ -105,6 +123,7 @@ def demo(
     console.rule("done")
     console.print(f"config:   {state(ctx).config_dir}", highlight=False)
     console.print(f"database: {database}", highlight=False)
+    console.print(f"reports:  {site}", highlight=False)
     console.print(
         f"try:      PMSYNC_DATABASE_URL=sqlite:///{database} "
         f".venv/bin/pmsync --config {state(ctx).config_dir} status",

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from pmsync.config import Config
-from pmsync.health.timelines import DONE, STATUS_NAMES, ItemsAt, wall_clock
+from pmsync.health.history import DONE, STATUS_NAMES
+from pmsync.health.timelines import ItemsAt, wall_clock
 from pmsync.metrics import ActualCostSeries, StatusChanges
 from pmsync.plan.costs import UNIT, CostLedger
 from pmsync.plan.frames import ItemFrame

@@ -12,135 +12,22 @@ was then, so a PM can look at any past Friday and get the figures of that day:
   pair (item, milestone) whose first change after the date *added* the item
   was not a member then; one whose first change *removed* it was.
 
-Raw statuses of the history are put into categories by the same status maps
-as the items (the project's, then the source's), then by the category the
-tool gives the items that are in that status now, and for a status no item is
-in any more, by its name (``Done``, ``Closed`` ... are done, ``To Do``,
-``Open`` ... are to do, anything else is work in progress). The mapping is a
-``CASE`` over the few distinct statuses, so the database hands back small
-integers and the work stays in one query and a few numpy calls.
+The history itself is read by ``history``.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import chain
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Connection,
-    and_,
-    case,
-    cast,
-    func,
-    literal,
-    or_,
-    select,
-)
+from sqlalchemy import Connection
 
-from pmsync import model
 from pmsync.config import Config
-from pmsync.plan.frames import CATEGORY_CODES, ItemFrame, counts_as_scope
-
-STATUS_NAMES = np.array(["todo", "in_progress", "done"])
-"""Category code (``ItemFrame.category``) → the normalised status the metrics read."""
-TODO, IN_PROGRESS, DONE = 0, 1, 2
-DONE_NAMES = frozenset(
-    {"done", "closed", "resolved", "released", "complete", "completed", "cancelled", "canceled"}
-)
-TODO_NAMES = frozenset({"to do", "todo", "open", "new", "backlog", "reopened", "selected"})
-
-Ints = npt.NDArray[np.int64]
-
-
-def epoch_seconds(conn: Connection, column: Any) -> ColumnElement[int]:
-    """Return a stored instant as whole seconds since 1970 (UTC), computed in SQL."""
-    if conn.dialect.name == "postgresql":
-        return cast(func.floor(func.extract("epoch", column)), BigInteger)
-    return cast(func.strftime("%s", column), BigInteger)
-
-
-def _by_name(status: str) -> int:
-    if status in DONE_NAMES:
-        return DONE
-    return TODO if status in TODO_NAMES else IN_PROGRESS
-
-
-class StatusVocabulary:
-    """The category of every raw status the store knows, as a SQL ``CASE``.
-
-    The ``CASE`` compares the raw text exactly (``CASE to_value WHEN 'Done' THEN 2``),
-    one branch per status spelling actually stored, which the database evaluates
-    far faster than case-insensitive comparisons on every row; the status maps'
-    case-insensitivity is applied here, once per spelling.
-    """
-
-    def __init__(self, conn: Connection, config: Config) -> None:
-        wi = model.table_of(model.WorkItem)
-        ch = model.table_of(model.WorkItemChange)
-        self.project_ids: dict[str, int] = dict(
-            conn.execute(select(model.Project.key, model.Project.id)).all()
-        )
-        source_ids: dict[str, int] = dict(
-            conn.execute(select(model.Source.name, model.Source.id)).all()
-        )
-        self.config = config
-        tool: dict[tuple[int, str], int] = {}  # the tool's own category, by the items now
-        current: list[Any] = list(
-            conn.execute(
-                select(wi.c.source_id, wi.c.status, wi.c.status_category, func.count())
-                .group_by(wi.c.source_id, wi.c.status, wi.c.status_category)
-                .order_by(func.count())
-            ).all()
-        )
-        spellings: set[tuple[int, str]] = set()
-        for sid, raw, category, _ in current:
-            tool[(sid, raw.lower())] = CATEGORY_CODES[category]  # the most common one wins
-            spellings.add((sid, raw))
-        history: list[Any] = list(
-            conn.execute(
-                select(ch.c.source_id, ch.c.from_value, ch.c.to_value)
-                .where(ch.c.field == "status", ch.c.deleted_at.is_(None))
-                .distinct()
-            ).all()
-        )
-        for sid, before, after in history:
-            spellings.update((sid, raw) for raw in (before, after) if raw is not None)
-        maps = {
-            source_ids[name]: {k.lower(): v for k, v in source.options.status_map.items()}
-            for name, source in config.sources.items()
-            if name in source_ids
-        }
-        self.spellings = spellings
-        self.by_source: dict[int, dict[str, int]] = defaultdict(dict)
-        for sid, raw in sorted(spellings):
-            lowered = raw.lower()
-            mapped = maps.get(sid, {}).get(lowered)
-            code = CATEGORY_CODES[mapped] if mapped else tool.get((sid, lowered))
-            self.by_source[sid][raw] = _by_name(lowered) if code is None else code
-
-    def code(self, value: Any, project_id: Any, source_id: Any) -> ColumnElement[int]:
-        """Return the category code of the raw status ``value`` (-1 where there is none)."""
-        by_source = [
-            (source_id == sid, case(mapping, value=value, else_=-1))
-            for sid, mapping in sorted(self.by_source.items())
-        ]
-        fallback: Any = case(*by_source, else_=-1) if by_source else literal(-1)
-        by_project = []
-        for key, project in sorted(self.config.projects.items()):
-            own = {k.lower(): CATEGORY_CODES[v] for k, v in project.status_map.items()}
-            exact = {raw: own[raw.lower()] for _, raw in self.spellings if raw.lower() in own}
-            if exact and key in self.project_ids:
-                inner = case(exact, value=value, else_=fallback)
-                by_project.append((project_id == self.project_ids[key], inner))
-        return case(*by_project, else_=fallback) if by_project else fallback
+from pmsync.health.history import DONE, TODO, Ints, fix_version_moves, status_changes
+from pmsync.plan.frames import ItemFrame
 
 
 @dataclass(frozen=True)
@@ -160,108 +47,6 @@ class ItemsAt:
     """The status history, one event per change (creation included), in no particular order."""
     event_at: npt.NDArray[np.datetime64]
     event_status: npt.NDArray[np.int8]
-
-
-def _ints(conn: Connection, statement: Any, width: int) -> Ints:
-    """Return the rows of a query of ``width`` integer columns (no NULLs) as an (n, width) array.
-
-    The rows are read from the driver's cursor as plain tuples: millions of them,
-    and nothing to convert, so no result row objects are built.
-    """
-    result = conn.execute(statement)
-    try:
-        rows = result.cursor.fetchall() if result.cursor is not None else []
-    finally:
-        result.close()
-    flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=width * len(rows))
-    return flat.reshape(-1, width)
-
-
-def _joined(ch: Any, wi: Any) -> Any:
-    on = and_(wi.c.source_id == ch.c.source_id, wi.c.external_id == ch.c.item_external_id)
-    return ch.join(wi, on)
-
-
-def _in_frame(conn: Connection, wi: Any, frame: ItemFrame) -> list[ColumnElement[bool]]:
-    """Return the conditions for an item of the frame's projects, and the join order.
-
-    For a few projects SQLite should find their items by ``project_id`` and then
-    their history; for most of the store that is a random walk through the wide
-    item rows (measured 3x slower at 1,000,000 items than reading the history in
-    order and probing each item by its key). ``project_id + 0`` tells SQLite's
-    planner not to use the project index, so it takes the second plan; PostgreSQL
-    picks its join by its statistics and is left alone.
-    """
-    projects = np.unique(frame.project_id).tolist()
-    project = wi.c.project_id
-    if conn.dialect.name == "sqlite" and len(frame):
-        total = conn.scalar(select(func.count()).select_from(wi)) or 0
-        if 4 * len(frame) >= total:
-            project = project + 0
-    return [project.in_(projects), wi.c.deleted_at.is_(None), counts_as_scope(wi)]
-
-
-def _status_changes(conn: Connection, config: Config, frame: ItemFrame, since: datetime) -> Ints:
-    """Return (item id, seconds, to code, from code) of the status changes that still matter.
-
-    Items resolved before ``since`` (the start of the team window) are left out:
-    they were done, unchanged, all through the window and at the status date,
-    which their resolution date alone tells.
-    """
-    ch, wi = model.table_of(model.WorkItemChange), model.table_of(model.WorkItem)
-    vocabulary = StatusVocabulary(conn, config)
-    return _ints(
-        conn,
-        select(
-            wi.c.id,
-            epoch_seconds(conn, ch.c.at),
-            vocabulary.code(ch.c.to_value, wi.c.project_id, ch.c.source_id),
-            vocabulary.code(ch.c.from_value, wi.c.project_id, ch.c.source_id),
-        )
-        .select_from(_joined(ch, wi))
-        .where(
-            ch.c.field == "status",
-            ch.c.deleted_at.is_(None),
-            or_(wi.c.resolved_at.is_(None), wi.c.resolved_at >= since),
-            *_in_frame(conn, wi, frame),
-        ),
-        4,
-    )
-
-
-def _fix_version_moves(conn: Connection, frame: ItemFrame, after: int) -> Ints:
-    """Return (item id, seconds, milestone left, milestone joined) of fix-version changes."""
-    ch, wi = model.table_of(model.WorkItemChange), model.table_of(model.WorkItem)
-    sm = model.table_of(model.SourceMilestone)
-    left, joined = sm.alias("left_version"), sm.alias("joined_version")
-    moment = epoch_seconds(conn, ch.c.at)
-    return _ints(
-        conn,
-        select(
-            wi.c.id,
-            moment,
-            func.coalesce(left.c.milestone_id, -1),
-            func.coalesce(joined.c.milestone_id, -1),
-        )
-        .select_from(
-            _joined(ch, wi)
-            .outerjoin(
-                left,
-                and_(left.c.source_id == ch.c.source_id, left.c.external_id == ch.c.from_value),
-            )
-            .outerjoin(
-                joined,
-                and_(joined.c.source_id == ch.c.source_id, joined.c.external_id == ch.c.to_value),
-            )
-        )
-        .where(
-            ch.c.field == "fix_version",
-            ch.c.deleted_at.is_(None),
-            moment > after,
-            *_in_frame(conn, wi, frame),
-        ),
-        4,
-    )
 
 
 _PAIR = np.int64(1) << 31
@@ -296,7 +81,7 @@ def items_at(
 ) -> ItemsAt:
     """Return the frame's items as they stood at ``cutoff``, with their history since ``since``."""
     cut = int(cutoff.timestamp())
-    changes = _status_changes(conn, config, frame, since)
+    changes = status_changes(conn, config, frame, since)
     row = np.searchsorted(frame.work_item_id, changes[:, 0])
     order = np.lexsort((changes[:, 1], row))
     row, at, to_code, from_code = row[order], *changes[order, 1:].T
@@ -328,7 +113,7 @@ def items_at(
     )
     milestone_id, member_row = frame.milestone_id, frame.member_row
     if cutoff < now:  # milestones changed since: undo the moves made after the cutoff
-        moves = _fix_version_moves(conn, frame, cut)
+        moves = fix_version_moves(conn, frame, cut)
         milestone_id, member_row = memberships_at(frame, moves)
     return ItemsAt(
         cutoff=moment,

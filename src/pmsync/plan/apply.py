@@ -71,6 +71,7 @@ def wbs_nodes(key: str, project: Project) -> list[WbsNode]:
 
 
 def execute_many(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """Run ``statement`` for ``rows`` in executemany batches sized to the parameter limit."""
     if not rows:
         return
     size = max(1, MAX_PARAMS // max(1, len(rows[0])))

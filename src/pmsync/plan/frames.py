@@ -15,7 +15,7 @@ deliverable or milestone itself). Both are left out here, in one place.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +37,7 @@ from sqlalchemy import (
 
 from pmsync import model
 from pmsync.config import Config
+from pmsync.plan.sql import fetch_array
 
 CATEGORY_CODES = {"todo": 0, "in_progress": 1, "done": 2}
 """Status category → the small integer ``ItemFrame.category`` holds."""
@@ -104,15 +105,6 @@ def epoch_seconds(conn: Connection, column: ColumnElement[Any]) -> ColumnElement
     return cast(func.strftime("%s", column), BigInteger)  # SQLite keeps naive UTC text
 
 
-def _instants(values: Sequence[Any]) -> np.ndarray:
-    """Return epoch seconds (None: not set) as datetime64[s], NaT where not set."""
-    floats = np.array(values, dtype="float64")  # None becomes NaN
-    out = np.full(floats.shape, np.datetime64("NaT"), dtype="datetime64[s]")
-    known = ~np.isnan(floats)
-    out[known] = floats[known].astype("int64").astype("datetime64[s]")
-    return out
-
-
 def load_items(conn: Connection, config: Config, project_keys: Collection[str]) -> ItemFrame:
     """Return the live scope items of ``project_keys`` (and their milestones) as arrays."""
     project = model.table_of(model.Project)
@@ -130,43 +122,73 @@ def load_items(conn: Connection, config: Config, project_keys: Collection[str]) 
         wi.c.deleted_at.is_(None),
         counts_as_scope(wi),
     )
-    rows = conn.execute(
+
+    def flag(column: Any) -> Any:
+        return case((column.is_(None), 1), else_=0)
+
+    rows = fetch_array(
+        conn,
         select(
             wi.c.id,
             wi.c.project_id,
             func.coalesce(wi.c.deliverable_id, -1),
             wi.c.source_id,
             code,
-            wi.c.story_points,
-            wi.c.original_estimate_seconds,
+            func.coalesce(wi.c.story_points, 0.0),
+            flag(wi.c.story_points),
+            func.coalesce(wi.c.original_estimate_seconds, 0),
+            flag(wi.c.original_estimate_seconds),
             epoch_seconds(conn, wi.c.created_at),
-            epoch_seconds(conn, wi.c.resolved_at),
+            func.coalesce(epoch_seconds(conn, wi.c.resolved_at), 0),
+            flag(wi.c.resolved_at),
         )
         .where(mine)
-        .order_by(wi.c.id)
-    ).all()
-    columns: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 9
-    ids = np.array(columns[0], dtype="int64")
+        .order_by(wi.c.id),
+        _ROW,
+    )
     mi = model.table_of(model.MilestoneItem)
-    pairs = conn.execute(
+    pairs = fetch_array(
+        conn,
         select(mi.c.milestone_id, mi.c.work_item_id)
         .join(wi, wi.c.id == mi.c.work_item_id)
-        .where(mine)
-    ).all()
-    members: list[Any] = list(zip(*pairs, strict=True)) if pairs else [(), ()]
-    return ItemFrame(
-        work_item_id=ids,
-        project_id=np.array(columns[1], dtype="int64"),
-        deliverable_id=np.array(columns[2], dtype="int64"),
-        source_id=np.array(columns[3], dtype="int64"),
-        category=np.array(columns[4], dtype="int8"),
-        story_points=np.array(columns[5], dtype="float64"),
-        estimate_seconds=np.array(columns[6], dtype="float64"),
-        created_at=_instants(columns[7]),
-        resolved_at=_instants(columns[8]),
-        milestone_id=np.array(members[0], dtype="int64"),
-        member_row=np.searchsorted(ids, np.array(members[1], dtype="int64")),
+        .where(mine),
+        _PAIR,
     )
+    never = np.datetime64("NaT", "s")
+    return ItemFrame(
+        work_item_id=rows["id"],
+        project_id=rows["project"],
+        deliverable_id=rows["deliverable"],
+        source_id=rows["source"],
+        category=rows["category"],
+        story_points=np.where(rows["points_null"] == 1, np.nan, rows["points"]),
+        estimate_seconds=np.where(rows["estimate_null"] == 1, np.nan, rows["estimate"]),
+        created_at=rows["created"].astype("datetime64[s]"),
+        resolved_at=np.where(
+            rows["resolved_null"] == 1, never, rows["resolved"].astype("datetime64[s]")
+        ),
+        milestone_id=pairs["milestone"],
+        member_row=np.searchsorted(rows["id"], pairs["item"]),
+    )
+
+
+_ROW = np.dtype(
+    [
+        ("id", "i8"),
+        ("project", "i8"),
+        ("deliverable", "i8"),
+        ("source", "i8"),
+        ("category", "i1"),
+        ("points", "f8"),
+        ("points_null", "i1"),
+        ("estimate", "f8"),
+        ("estimate_null", "i1"),
+        ("created", "i8"),
+        ("resolved", "i8"),
+        ("resolved_null", "i1"),
+    ]
+)
+_PAIR = np.dtype([("milestone", "i8"), ("item", "i8")])
 
 
 def local_days(instants: np.ndarray, timezone: str) -> np.ndarray:

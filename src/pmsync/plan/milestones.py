@@ -109,16 +109,16 @@ def link_milestones(
     epics = _epic_containers(conn, config)
     for key, project in sorted(config.projects.items()):
         containers: set[Container] = set()
+        home = sorted(_jira_projects(project))
         for milestone in project.milestones:
             mid = plan.milestone_ids[(key, milestone.name)]
             for selector in milestone.match:
                 found: list[Any] = []
                 if selector.jira_fix_version is not None:
-                    sid = sources.get(selector.jira_fix_version.source)
-                    found = by_name.get((sid, selector.jira_fix_version.name), []) if sid else []
-                    home = _jira_projects(project)
-                    if home and any(r.container.upper() in home for r in found):
-                        found = [r for r in found if r.container.upper() in home]
+                    name = selector.jira_fix_version.name
+                    sid = sources.get(selector.jira_fix_version.source, -1)
+                    found = [r for jp in home for r in by_title.get((sid, jp.lower(), name), [])]
+                    found = found or by_name.get((sid, name), [])
                     if len({r.container for r in found}) > 1:
                         links.warnings.append(
                             f"project {key}: milestone {milestone.name!r}: fix version "
@@ -128,14 +128,14 @@ def link_milestones(
                         )
                 elif selector.github_milestone is not None:
                     gm = selector.github_milestone
-                    sid = sources.get(gm.source)
-                    if sid is not None:
-                        containers.add((sid, gm.repo.lower()))
-                        found = by_title.get((sid, gm.repo.lower(), gm.title), [])
+                    repo_source = sources.get(gm.source)
+                    if repo_source is not None:
+                        containers.add((repo_source, gm.repo.lower()))
+                        found = by_title.get((repo_source, gm.repo.lower(), gm.title), [])
                 elif selector.jql is not None:
-                    sid = sources.get(selector.jql.source)
-                    for name in jql_projects(parse_jql(selector.jql.query)):
-                        containers.add((sid, name.lower()))
+                    jql_source = sources.get(selector.jql.source)
+                    for jira_key in jql_projects(parse_jql(selector.jql.query)):
+                        containers.add((jql_source, jira_key.lower()))
                 elif selector.epic is not None and selector.epic in epics:
                     containers.add(epics[selector.epic])
                 for row in found:

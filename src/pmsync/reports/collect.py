@@ -114,15 +114,21 @@ METRICS_HOOK = ("pmsync.metrics.reporting", "metrics_for_reports")
 (e.g. ``HealthMetrics`` around its store → ``ProjectInputs`` loader)."""
 
 
-def default_metrics() -> MetricsSource:
-    """Return the installed metrics hook, or ``NoMetrics`` saying what is missing."""
+def default_metrics(
+    config: Config | None = None,
+    store: Store | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> MetricsSource:
+    """Return the installed metrics hook for this store, or ``NoMetrics`` saying what is missing."""
     module_name, function = METRICS_HOOK
     try:
         module = importlib.import_module(module_name)
     except ImportError:
         return NoMetrics()
     factory = getattr(module, function, None)
-    return NoMetrics() if factory is None else cast(MetricsSource, factory())
+    if factory is None:
+        return NoMetrics()
+    return cast(MetricsSource, factory(config, store, now))
 
 
 def _plan_milestones(plan: ProjectPlan, as_of: date) -> tuple[MilestoneRow, ...]:
@@ -261,7 +267,7 @@ def collect_project(
     """Return the facts of project ``key`` at the end of ``as_of`` (``previous``: last JSON)."""
     plan = config.projects[key]
     ctx = Context(config, store, as_of, now())
-    metrics = metrics or default_metrics()
+    metrics = metrics or default_metrics(config, store, now)
     instant = ctx.status_instant
     ev = metrics.earned_value(plan, as_of)
     measured = metrics.milestones(plan, as_of)

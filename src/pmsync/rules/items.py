@@ -19,15 +19,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, func, select
 
 from pmsync import model
 from pmsync.config import Config
-from pmsync.plan.frames import CATEGORY_CODES, category_of, counts_as_scope
+from pmsync.plan.frames import category_of, counts_as_scope
 from pmsync.rules.facts import ItemFact
 
-IN_PROGRESS = CATEGORY_CODES["in_progress"]
 BLOCKED_WORDS = ("blocked", "impediment", "on hold")
+DONE_NAMES = frozenset(
+    {"done", "closed", "resolved", "released", "complete", "completed", "cancelled", "canceled"}
+)
+TODO_NAMES = frozenset({"to do", "todo", "open", "new", "backlog", "reopened", "selected"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +140,49 @@ def load_memberships(conn: Connection, items: Mapping[int, OpenItem]) -> dict[in
     return members
 
 
-def _codes(conn: Connection, config: Config) -> Any:
-    # The health package owns the vocabulary of raw statuses (one definition for
-    # metrics and rules); imported here, at use, like every optional capability.
-    from pmsync.health.timelines import StatusVocabulary
+class StatusCategories:
+    """The category of a raw status of the history, for the items of one source and project.
 
-    return StatusVocabulary(conn, config)
+    In the order the metrics use: the project's status map, the source's, the
+    category the tool gives the items in that status now (the most common one),
+    and for a status no item is in any more, its name (``Done``, ``Closed`` are
+    done, ``To Do``, ``Open`` are to do, anything else is work in progress).
+    """
+
+    def __init__(self, conn: Connection, config: Config) -> None:
+        wi = model.table_of(model.WorkItem)
+        names = dict(conn.execute(select(model.Source.id, model.Source.name)).all())
+        keys = dict(conn.execute(select(model.Project.id, model.Project.key)).all())
+        self.sources = {
+            sid: {k.lower(): v for k, v in config.sources[n].options.status_map.items()}
+            for sid, n in names.items()
+            if n in config.sources
+        }
+        self.projects = {
+            pid: {k.lower(): v for k, v in config.projects[k].status_map.items()}
+            for pid, k in keys.items()
+            if k in config.projects
+        }
+        counts: Any = conn.execute(
+            select(wi.c.source_id, func.lower(wi.c.status), wi.c.status_category, func.count())
+            .where(wi.c.deleted_at.is_(None))
+            .group_by(wi.c.source_id, func.lower(wi.c.status), wi.c.status_category)
+            .order_by(func.count())
+        ).all()
+        self.seen = {(sid, raw): category for sid, raw, category, _ in counts}  # most common wins
+
+    def of(self, raw: str | None, project_id: int, source_id: int) -> str | None:
+        """Return the category of ``raw`` for an item of that project and source."""
+        if raw is None:
+            return None
+        lowered = raw.lower()
+        return (
+            self.projects.get(project_id, {}).get(lowered)
+            or self.sources.get(source_id, {}).get(lowered)
+            or self.seen.get((source_id, lowered))
+            or ("done" if lowered in DONE_NAMES else "todo" if lowered in TODO_NAMES else None)
+            or "in_progress"
+        )
 
 
 def with_ages(
@@ -156,15 +196,9 @@ def with_ages(
     project_ids = dict(conn.execute(select(model.Project.key, model.Project.id)).all())
     source_ids = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
     category = category_of(config, wi, project_ids, source_ids)
-    vocabulary = _codes(conn, config)
+    categories = StatusCategories(conn, config)
     rows: Any = conn.execute(
-        select(
-            wi.c.id,
-            ch.c.at,
-            ch.c.to_value,
-            vocabulary.code(ch.c.from_value, wi.c.project_id, wi.c.source_id).label("before"),
-            vocabulary.code(ch.c.to_value, wi.c.project_id, wi.c.source_id).label("after"),
-        )
+        select(wi.c.id, wi.c.project_id, wi.c.source_id, ch.c.at, ch.c.from_value, ch.c.to_value)
         .join(
             wi,
             and_(wi.c.source_id == ch.c.source_id, wi.c.external_id == ch.c.item_external_id),
@@ -180,11 +214,13 @@ def with_ages(
     )
     started: dict[int, datetime] = {}
     blocked_at: dict[int, datetime] = {}
-    for item_id, at, to_value, before, after in rows:
+    for item_id, project_id, source_id, at, from_value, to_value in rows:
         item = items.get(item_id)
         if item is None:
             continue
-        if after == IN_PROGRESS and before != IN_PROGRESS:
+        before = categories.of(from_value, project_id, source_id)
+        after = categories.of(to_value, project_id, source_id)
+        if after == "in_progress" and before != "in_progress":
             started[item_id] = at  # the latest entry into work in progress wins
         if to_value is not None and to_value.lower() == item.fact.status.lower():
             blocked_at[item_id] = at
