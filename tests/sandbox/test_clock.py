@@ -283,3 +283,66 @@ def test_a_running_sandbox_clock_moves_and_reveals_commits(world) -> None:
         assert box.clock.now() >= now
     finally:
         box.stop()
+
+
+def test_a_search_page_served_again_is_the_same_until_the_issue_changes(box, world) -> None:
+    """The server keeps each issue's JSON per request shape; a change must still show."""
+    issue, _ = _first_change(world, lambda s: "status" in s and "key" not in s)
+    jira = Jira(box)
+    params = {
+        "jql": f"key = {issue.key}",
+        "fields": "summary,status,updated",
+        "expand": "changelog",
+        "maxResults": 10,
+    }
+
+    def page() -> bytes:
+        answer = requests.get(f"{jira.url}/search/jql", params=params, auth=jira.auth, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.content
+
+    first = page()
+    assert page() == first  # served again from what the server kept: byte for byte
+    before = requests.get(f"{jira.url}/search/jql", params=params, auth=jira.auth, timeout=10)
+    was = before.json()["issues"][0]
+    advance_to(box, "jira", _future(world)[1])
+    now = requests.get(f"{jira.url}/search/jql", params=params, auth=jira.auth, timeout=10).json()[
+        "issues"
+    ][0]
+    assert now["changelog"]["total"] > was["changelog"]["total"]
+    assert now["fields"]["updated"] > was["fields"]["updated"]
+    latest = issue.state_at({"status": issue.fields.get("status", "To Do")}, _future(world)[1])
+    assert now["fields"]["status"]["name"] == latest["status"]
+
+
+def test_a_github_listing_served_again_shows_an_issue_that_changed(box, world) -> None:
+    clock, until = _future(world)
+    repo, spec = next(
+        (r, i)
+        for r in world.github.repositories
+        for i in r.issues
+        if i.pull_request is None
+        and i.created <= clock
+        and any(clock < c.at <= until and "state" in c.set for c in i.history)
+    )
+    info = box.endpoints()["github"]
+    headers = {"Authorization": f"token {info['token']}"}
+    url = f"{info['url']}/repos/{repo.full_name}/issues"
+    params = {"state": "all", "per_page": 100, "sort": "created", "direction": "asc"}
+
+    def listed() -> dict[str, Any]:
+        page, found = 1, None
+        while found is None:
+            answer = requests.get(url, params={**params, "page": page}, headers=headers, timeout=10)
+            assert answer.status_code == 200 and answer.json(), answer.text
+            found = next((i for i in answer.json() if i["number"] == spec.number), None)
+            page += 1
+        return found
+
+    before = listed()
+    assert listed() == before
+    advance_to(box, "github", until)
+    after = listed()
+    expected = spec.state_at({"state": spec.state}, until)["state"]
+    assert after["state"] == expected
+    assert after["updated_at"] > before["updated_at"]

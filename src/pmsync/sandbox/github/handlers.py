@@ -14,6 +14,9 @@ from pmsync.sandbox.github.service import GitHubMachinery, RateBucket
 from pmsync.sandbox.github.world import RepoIndex
 from pmsync.sandbox.scenario import GitHubCommit
 
+COMMIT_JSON_KEPT = 400_000
+"""Commits whose listing JSON is kept (about 1 KB each), for two 200,000-commit passes."""
+
 RepoKey = dict[str, Any]
 
 
@@ -195,7 +198,10 @@ class GitHubService(GitHubMachinery):
             return self.invalid(err)
         urls = self.urls(request)
         return self.page(
-            request, rows, lambda e: items.issue_json(index, view, e, self.people, urls)
+            request,
+            rows,
+            lambda e: items.issue_json(index, view, e, self.people, urls),
+            (view.encoded, lambda e: ("issue", urls.api, e.spec.number)),
         )
 
     def get_issue(self, request: Request, number: int, **key: Any) -> Response:
@@ -233,6 +239,7 @@ class GitHubService(GitHubMachinery):
             request,
             rows,
             lambda e: items.pull_json(index, view, e, self.people, urls, now, full=False),
+            (view.encoded, lambda e: ("pull", urls.api, e.spec.number)),
         )
 
     def get_pull(self, request: Request, number: int, **key: Any) -> Response:
@@ -302,7 +309,15 @@ class GitHubService(GitHubMachinery):
         if author:
             rows = [c for c in rows if self._is_author(c, author)]
         urls, repo = self.urls(request), index.repo
-        return self.page(request, rows, lambda c: commit_json(repo, c, self.people, urls, False))
+        kept = self.commit_json
+        if len(kept) > COMMIT_JSON_KEPT:
+            kept.clear()
+        return self.page(
+            request,
+            rows,
+            lambda c: commit_json(repo, c, self.people, urls, False),
+            (kept, lambda c: (urls.api, repo.id, c.sha)),
+        )
 
     def _is_author(self, commit: GitHubCommit, wanted: str) -> bool:
         person = self.people.by_id.get(commit.author)

@@ -27,9 +27,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import orjson
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
@@ -38,7 +40,14 @@ from pmsync.sandbox.github.items import ValidationFailed
 from pmsync.sandbox.github.payloads import DOCS, People, Urls, stable_id
 from pmsync.sandbox.github.world import RepoIndex, RepoView
 from pmsync.sandbox.scenario import Scenario, paused_gc
-from pmsync.sandbox.server import FaultPlan, SandboxClock, Service, http_date, json_response
+from pmsync.sandbox.server import (
+    FaultPlan,
+    SandboxClock,
+    Service,
+    http_date,
+    json_response,
+    kept_json,
+)
 
 SANDBOX_TOKEN = "ghp_sandbox0000000000000000000000000000"
 SCOPES = "repo, read:org, read:user"
@@ -118,6 +127,8 @@ class GitHubMachinery(Service):
         self.indexes = {r.full_name.lower(): RepoIndex(r) for r in scenario.github.repositories}
         self.by_id = {idx.repo.id: idx for idx in self.indexes.values()}
         self._views: dict[int, RepoView] = {}
+        self.commit_json: dict[Any, orjson.Fragment] = {}
+        """Commits as listings sent them (JSON); commits never change, so kept across time."""
         self._view_lock = threading.Lock()
         self._buckets: dict[str, RateBucket] = {}
         self._rate_lock = threading.Lock()
@@ -325,8 +336,18 @@ class GitHubMachinery(Service):
         response.headers.update(headers)
         return response
 
-    def page(self, request: Request, rows: Sequence[Any], render: Callable[[Any], Any]) -> Response:
-        """Answer one page of ``rows`` with GitHub's ``Link`` header."""
+    def page(
+        self,
+        request: Request,
+        rows: Sequence[Any],
+        render: Callable[[Any], Any],
+        kept: tuple[dict[Any, orjson.Fragment], Callable[[Any], Any]] | None = None,
+    ) -> Response:
+        """Answer one page of ``rows`` with GitHub's ``Link`` header.
+
+        With ``kept`` (a cache and a row's key in it) each row is encoded once
+        and joined as kept JSON after that (``kept_json``).
+        """
         per_page = int_arg(request.args, "per_page", 30)
         per_page = 30 if per_page < 1 else min(per_page, 100)
         page = max(int_arg(request.args, "page", 1), 1)
@@ -351,7 +372,12 @@ class GitHubMachinery(Service):
             links += [link(page + 1, "next"), link(last, "last")]
         if page > 1:
             links.append(link(1, "first"))
-        return self.answer(request, [render(row) for row in chunk], links=", ".join(links) or None)
+        if kept is None:
+            payload = [render(row) for row in chunk]
+        else:
+            cache, key = kept
+            payload = [kept_json(cache, key(row), partial(render, row)) for row in chunk]
+        return self.answer(request, payload, links=", ".join(links) or None)
 
 
 def int_arg(args: Any, name: str, default: int) -> int:

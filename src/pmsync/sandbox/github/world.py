@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from pmsync.sandbox.scenario import (
     GitHubCommit,
     GitHubIssue,
@@ -173,6 +175,8 @@ class RepoView:
     milestones: list[MilestoneEntry]
     milestone_by_number: dict[int, MilestoneEntry]
     queries: dict[Any, list[IssueEntry]] = field(default_factory=dict)
+    encoded: dict[Any, orjson.Fragment] = field(default_factory=dict)
+    """Issues and pull requests as listings sent them (JSON), per kind and base URL."""
 
     @classmethod
     def build(cls, index: RepoIndex, now: datetime) -> RepoView:

@@ -9,6 +9,7 @@ Format; v2 and Data Center carry plain strings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -139,8 +140,30 @@ def person_json(person_id: Any, ctx: Context) -> dict[str, Any] | None:
     return cache[key]
 
 
+def _kept(ctx: Context, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """Return ``make()``, rendered once per ``key`` and request context, shared read-only after.
+
+    Statuses, issue types, priorities and fix versions repeat on every issue of a
+    page; rendering each once keeps a search page's first serving cheap.
+    """
+    cache = ctx.data.rendered_parts
+    full = (*key, ctx.base, ctx.api, ctx.cloud)
+    found = cache.get(full, cache)
+    if found is cache:
+        if len(cache) > 10_000:
+            cache.clear()
+        found = cache[full] = make()
+    return found
+
+
 def status_json(status: JiraStatus, ctx: Context) -> dict[str, Any]:
     """Return a status with its category."""
+    return _kept(
+        ctx, ("status", status.id, status.name, status.category), lambda: _status(status, ctx)
+    )
+
+
+def _status(status: JiraStatus, ctx: Context) -> dict[str, Any]:
     category = _CATEGORY[status.category]
     return {
         "self": f"{ctx.rest}/status/{status.id}",
@@ -154,6 +177,10 @@ def status_json(status: JiraStatus, ctx: Context) -> dict[str, Any]:
 
 def issuetype_json(name: str, ctx: Context) -> dict[str, Any]:
     """Return an issue type by name."""
+    return _kept(ctx, ("issuetype", name), lambda: _issuetype(name, ctx))
+
+
+def _issuetype(name: str, ctx: Context) -> dict[str, Any]:
     type_id = _ISSUE_TYPES.get(name.lower(), str(numeric_id(name) % 100000))
     subtask = name.lower() in ("sub-task", "subtask")
     return {
@@ -171,6 +198,10 @@ def priority_json(name: Any, ctx: Context) -> dict[str, Any] | None:
     """Return a priority by name."""
     if not name:
         return None
+    return _kept(ctx, ("priority", name), lambda: _priority(name, ctx))
+
+
+def _priority(name: Any, ctx: Context) -> dict[str, Any]:
     pid = _PRIORITIES.get(str(name).lower(), str(numeric_id(str(name)) % 1000))
     return {"self": f"{ctx.rest}/priority/{pid}", "iconUrl": "", "name": name, "id": pid}
 
@@ -185,6 +216,13 @@ def version_json(
     project: JiraProject, version: JiraVersion, now: datetime, ctx: Context
 ) -> dict[str, Any]:
     """Return a fix version as of ``now``."""
+    key = ("version", project.key, version.id, now, ctx.zone.key)
+    return _kept(ctx, key, lambda: _version(project, version, now, ctx))
+
+
+def _version(
+    project: JiraProject, version: JiraVersion, now: datetime, ctx: Context
+) -> dict[str, Any]:
     fields = version.fields_at(now)
     release = fields.get("release_date")
     if isinstance(release, str):

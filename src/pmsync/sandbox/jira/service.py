@@ -27,7 +27,14 @@ from pmsync.sandbox.jira.handlers import JiraMetadataHandlers
 from pmsync.sandbox.jira.worklogs import WorklogFeeds
 from pmsync.sandbox.jira.world import JiraData, Snapshot, numeric_id
 from pmsync.sandbox.scenario import Person, Scenario, paused_gc
-from pmsync.sandbox.server import FaultPlan, SandboxClock, Service, http_date, json_response
+from pmsync.sandbox.server import (
+    FaultPlan,
+    SandboxClock,
+    Service,
+    encode_json,
+    http_date,
+    json_response,
+)
 
 SANDBOX_TOKEN = "ATATT-sandbox-pmsync-0123456789abcdef"
 """The API token (Cloud) or personal access token (Data Center) the sandbox accepts."""
@@ -306,13 +313,24 @@ class JiraService(JiraMetadataHandlers, Service):
         expand: set[str],
         cap: int | None,
     ) -> list[Any]:
-        issues = []
+        with_changelog = "changelog" in expand
+        shape = (
+            *(ctx.base, ctx.api, ctx.zone.key, ctx.cloud),
+            None if wanted is None else frozenset(wanted),
+            with_changelog,
+            cap,
+        )
+        issues: list[Any] = []
         for index in page:
+            kept = snap.encoded_issue(index, shape)
+            if kept is not None:
+                issues.append(kept)
+                continue
             view = snap.views[index]
             issue = payloads.issue_json(view, snap, ctx, wanted)
-            if "changelog" in expand:
+            if with_changelog:
                 issue["changelog"] = changelog.embedded(view, ctx, cap)
-            issues.append(issue)
+            issues.append(snap.remember_encoded(index, shape, encode_json(issue)))
         return issues
 
     @staticmethod
