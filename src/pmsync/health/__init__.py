@@ -6,8 +6,9 @@ figures and the business case from plain inputs and never reads a database;
 the seam between them: it maps the store onto ``ProjectInputs`` for one
 project or the whole portfolio in one set-based pass
 (``inputs_from_store``), computes ``ProjectHealth`` at any status date, takes
-the daily snapshot that trends and rules read (``snapshot``), and assembles
-what ``pmsync metrics`` prints (``figures``).
+the daily snapshot that trends and rules read (``snapshot``), assembles
+what ``pmsync metrics`` prints (``figures``) and the series the reports' burn
+charts draw (``burn``).
 
 A status date in the past gives the figures of that day: items created later
 do not count, statuses and milestone memberships are taken as they were
@@ -20,6 +21,7 @@ from collections.abc import Callable, Collection
 from datetime import date, datetime
 
 from pmsync.config import Config
+from pmsync.health.burn import FiscalYearBurn, MilestoneBurnup, fiscal_year_burn, load_burnups
 from pmsync.health.figures import BudgetLine, MilestoneFigures, ProjectFigures, load_figures
 from pmsync.health.inputs_from_store import (
     LoadedProject,
@@ -44,7 +46,9 @@ from pmsync.store import Store
 
 __all__ = [
     "BudgetLine",
+    "FiscalYearBurn",
     "LoadedProject",
+    "MilestoneBurnup",
     "MilestoneFigures",
     "MilestoneScope",
     "ProjectFigures",
@@ -53,6 +57,8 @@ __all__ = [
     "StoredSnapshot",
     "Trend",
     "UnknownProject",
+    "fiscal_year_burn",
+    "load_burnups",
     "load_figures",
     "load_inputs",
     "load_portfolio_health",

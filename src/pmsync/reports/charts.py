@@ -83,6 +83,14 @@ def _draw_series(ax: object, chart: Chart) -> None:
             lw=0,
             label=_text(f"{low.name} to {high.name}"),
         )
+        for edge in cones:  # the fan's two edges: the P50 and the P85 line
+            ax.plot(  # type: ignore[attr-defined]
+                _days(edge.points),
+                [p.value for p in edge.points],
+                ":",
+                color=COLOURS["cone"],
+                lw=0.9,
+            )
 
 
 def _date_ticks(ax: object, chart: Chart, count: int = 5) -> None:

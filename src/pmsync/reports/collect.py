@@ -1,12 +1,14 @@
 """Fill the report facts from the configuration, the store and the metrics.
 
 What pmsync can read directly (the plan, sync runs, alerts, plan changes,
-calendar events, the risk register) is read here and in ``reads.py``. What must
-be *measured* (earned value, forecasts, roll-ups, costs, meeting cadence) comes
-from a ``MetricsSource``: the hook through which the metrics package feeds
-reports. Until a capability is installed its sections are ``Unavailable``
-with the reason, never a number pmsync did not compute. Nothing here does
-arithmetic on earned value: that lives only in metrics.
+calendar events, the risk register) is read here and in ``reads.py``; meetings
+held and missed against the cadence come from ``pmsync.meetings``, and each
+milestone's daily scope and done items (its burn-up) from ``pmsync.health``.
+What must be *measured* (earned value, forecasts, roll-ups, costs) comes from a
+``MetricsSource``: the hook through which the metrics package feeds reports.
+Until a capability is installed its sections are ``Unavailable`` with the
+reason, never a number pmsync did not compute. Nothing here does arithmetic on
+earned value: that lives only in metrics.
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ from zoneinfo import ZoneInfo
 
 from pmsync.config import Config
 from pmsync.config import Project as ProjectPlan
-from pmsync.reports import derive, reads
+from pmsync.health.burn import load_burnups
+from pmsync.meetings import load_meetings as load_calendar
+from pmsync.meetings import matches_cadence, project_cadences
+from pmsync.reports import derive, from_metrics, reads
 from pmsync.reports.facts import (
     Budget,
+    CadenceRow,
     Changes,
     Chart,
     EarnedValue,
@@ -48,7 +54,10 @@ METRICS_MISSING = (
     "earned value, forecasts and costs need the store-to-metrics step of pmsync.metrics "
     "(issue #6), which is not installed yet"
 )
-MEETINGS_MISSING = "meeting cadence (held and missed) comes from pmsync.meetings, not installed yet"
+NO_CALENDAR = (
+    "no calendar has synced successfully by the status date, so meetings held and missed "
+    "against the cadence cannot be counted"
+)
 CHARTS = (
     ("burnup", "Burn-up per milestone with forecast cone"),
     ("cost", "Cost curves (PV, EV, AC) with EAC"),
@@ -66,8 +75,9 @@ class MetricsSource(Protocol):
     ) -> tuple[MilestoneRow, ...] | Unavailable: ...
     def wbs(self, plan: ProjectPlan, as_of: date) -> tuple[WbsRow, ...] | Unavailable: ...
     def budget(self, plan: ProjectPlan, as_of: date) -> Budget | Unavailable: ...
-    def meetings(self, plan: ProjectPlan, as_of: date) -> Meetings | Unavailable: ...
-    def charts(self, plan: ProjectPlan, as_of: date) -> Mapping[str, tuple[Chart, ...]]: ...
+    def charts(
+        self, plan: ProjectPlan, as_of: date
+    ) -> Mapping[str, tuple[Chart | Unavailable, ...]]: ...
 
 
 class NoMetrics:
@@ -85,10 +95,9 @@ class NoMetrics:
     def budget(self, plan: ProjectPlan, as_of: date) -> Budget | Unavailable:
         return Unavailable(METRICS_MISSING)
 
-    def meetings(self, plan: ProjectPlan, as_of: date) -> Meetings | Unavailable:
-        return Unavailable(MEETINGS_MISSING)
-
-    def charts(self, plan: ProjectPlan, as_of: date) -> Mapping[str, tuple[Chart, ...]]:
+    def charts(
+        self, plan: ProjectPlan, as_of: date
+    ) -> Mapping[str, tuple[Chart | Unavailable, ...]]:
         return {}
 
 
@@ -245,13 +254,84 @@ def _upcoming(ctx: Context, plan: ProjectPlan, milestones: object, wbs: object) 
     return Upcoming(until=until, items=tuple(items), meetings=meetings)
 
 
-def _charts(metrics: MetricsSource, plan: ProjectPlan, as_of: date) -> tuple:
-    given = metrics.charts(plan, as_of)
+def _burnups(
+    ctx: Context, plan: ProjectPlan, measured: tuple[MilestoneRow, ...] | Unavailable
+) -> tuple[Chart | Unavailable, ...]:
+    """Return a burn-up per milestone with work left (its cone: the milestone's forecast)."""
+    label = from_metrics.BURNUP
+    if isinstance(measured, Unavailable):
+        return (Unavailable(f"{label}: {measured.reason}"),)
+    if ctx.as_of < plan.start:
+        return (
+            Unavailable(f"{label}: the project starts on {plan.start}, after the status date."),
+        )
+    history = load_burnups(ctx.store, ctx.config, plan.key, as_of=ctx.as_of)
+    return from_metrics.burnup_charts(plan, measured, history)
+
+
+def _charts(
+    ctx: Context,
+    metrics: MetricsSource,
+    plan: ProjectPlan,
+    measured: tuple[MilestoneRow, ...] | Unavailable,
+) -> tuple[Chart | Unavailable, ...]:
+    given = dict(metrics.charts(plan, ctx.as_of))
+    if "burnup" not in given:
+        given["burnup"] = _burnups(ctx, plan, measured)
     found: list[Chart | Unavailable] = []
     for kind, label in CHARTS:
         charts = given.get(kind, ())
         found.extend(charts or (Unavailable(f"{label}: {METRICS_MISSING}"),))
     return tuple(found)
+
+
+def _meetings(ctx: Context, plan: ProjectPlan, since: date) -> Meetings | Unavailable:
+    """Return the meetings of each cadence held and missed from ``since`` to the status date."""
+    if not plan.meetings:
+        return Meetings(cadence=(), held=())
+    instant = ctx.status_instant
+    if not reads.calendar_synced(ctx.store, instant):
+        return Unavailable(NO_CALENDAR)
+    events = load_calendar(ctx.store, project=plan.key)
+    reports = project_cadences(ctx.store, ctx.config, plan.key, since, ctx.as_of, instant, events)
+    if not reports:
+        return Unavailable(
+            f"the report period ({since} to {ctx.as_of}) lies outside the project's dates "
+            f"({plan.start} to {plan.finish})"
+        )
+    zone = ZoneInfo(ctx.config.settings.timezone)
+    rows, held = [], []
+    for cadence, report in zip(plan.meetings, reports, strict=True):
+        took_place = [
+            m
+            for m in events
+            if matches_cadence(cadence, m) and not m.cancelled and m.starts_at <= instant
+        ]
+        last = max((m.starts_at for m in took_place), default=None)
+        rows.append(
+            CadenceRow(
+                kind=cadence.kind,
+                every_days=round(cadence.every / timedelta(days=1)),
+                held=report.held,
+                missed=len(report.missed),
+                last_held=last.astimezone(zone).date() if last else None,
+            )
+        )
+        held += [
+            (cadence.kind, m)
+            for slot in report.slots
+            if slot.outcome == "held"
+            for m in slot.meetings
+            if not m.cancelled and m.starts_at <= instant
+        ]
+    held.sort(key=lambda pair: (pair[1].starts_at, pair[1].id))
+    attendees = reads.event_attendees(ctx.store, ctx.config, [m.id for _, m in held])
+    return Meetings(
+        cadence=tuple(rows),
+        held=tuple(
+            Meeting(kind, m.title, m.starts_at, attendees.get(m.id, ()), m.url) for kind, m in held
+        ),
+    )
 
 
 def collect_project(
@@ -288,13 +368,14 @@ def collect_project(
     changes = Changes(previous_day, changes_list, derive.trends(figures, previous))
     freshness = reads.freshness(config, store, instant)
     people = {p.id: p.name for p in config.settings.people}
+    period_start = previous_day + timedelta(days=1) if previous_day else plan.start
     header = derive.build_header(
         key=key,
         name=plan.name,
         manager=people.get(plan.manager or "", plan.manager),
         sponsor=people.get(plan.sponsor or "", plan.sponsor),
         currency=plan.currency,
-        period_start=previous_day + timedelta(days=1) if previous_day else plan.start,
+        period_start=period_start,
         status_date=as_of,
         generated_at=ctx.now,
         earned_value=ev,
@@ -313,11 +394,11 @@ def collect_project(
         wbs=wbs,
         earned_value=ev,
         budget=metrics.budget(plan, as_of),
-        charts=_charts(metrics, plan, as_of),
+        charts=_charts(ctx, metrics, plan, measured),
         risks=risks,
         alerts=alerts,
         changes=changes,
-        meetings=metrics.meetings(plan, as_of),
+        meetings=_meetings(ctx, plan, period_start),
         upcoming=_upcoming(ctx, plan, milestones, wbs),
         decisions=derive.decisions(measured, risks, alerts, changes),
         freshness=freshness,

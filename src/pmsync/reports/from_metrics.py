@@ -4,8 +4,12 @@
 those figures into the report's sections (renaming, never recomputing), reads
 plan facts that metrics does not carry (owners, annual budgets) from the
 project's configuration, and slices the cumulative actual-cost curve at month
-and fiscal-year boundaries. Whatever ``ProjectHealth`` does not hold (a
-milestone's burn-up history, a baseline) stays ``Unavailable`` with the reason.
+boundaries. The fiscal-year figures (spend, planned value, forecast) come from
+``pmsync.health.burn.fiscal_year_burn``, the burn-up of each milestone from
+``pmsync.health.burn.load_burnups`` (read by ``collect``) and its forecast cone
+from the milestone rows, so a chart shows the same numbers as the tables.
+Whatever ``ProjectHealth`` does not hold (a baseline) stays ``Unavailable``
+with the reason.
 
 ``HealthMetrics`` takes a loader ``(plan, as_of) -> ProjectHealth | None``: the
 step that maps the store onto ``ProjectInputs`` belongs to the plan/metrics
@@ -15,10 +19,11 @@ integration; tests pass hand-built health.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 
 from pmsync.config import Project as ProjectPlan
+from pmsync.health.burn import MilestoneBurnup, fiscal_year_burn
 from pmsync.metrics.results import ProjectHealth
 from pmsync.metrics.results import Series as MetricSeries
 from pmsync.reports.facts import (
@@ -27,7 +32,6 @@ from pmsync.reports.facts import (
     BusinessCase,
     Chart,
     EarnedValue,
-    Meetings,
     MilestoneRow,
     Point,
     Series,
@@ -126,23 +130,15 @@ def _spent_until(curve: MetricSeries, day: date) -> float:
 
 
 def budget(h: ProjectHealth, plan: ProjectPlan) -> Budget:
-    """Return spend for the month, fiscal year and life; forecasts only where metrics give one."""
+    """Return spend for the month, fiscal year and life, with the year's and the life's forecast."""
     ac, status = h.cost_curve.actual_cost, h.status_date
     month_start = status.replace(day=1)
-    fy = plan.fiscal_year_of(status)
-    fy_start = date(fy, plan.fiscal_year_start.month, plan.fiscal_year_start.day)
-    before = lambda d: _spent_until(ac, d - timedelta(days=1))  # noqa: E731
+    before = _spent_until(ac, month_start - timedelta(days=1))
     now = _spent_until(ac, status)
-    annual = plan.annual_budgets.get(fy)
+    fy = fiscal_year_burn(h, plan)
     lines = (
-        BudgetLine("month", status.strftime("%B %Y"), None, now - before(month_start), None),
-        BudgetLine(
-            "fiscal_year",
-            f"FY{fy}",
-            float(annual) if annual is not None else None,
-            now - before(fy_start),
-            None,
-        ),
+        BudgetLine("month", status.strftime("%B %Y"), None, now - before, None),
+        BudgetLine("fiscal_year", fy.label, fy.budget, fy.spent_to_date, fy.forecast),
         BudgetLine(
             "life",
             "Project life",
@@ -172,10 +168,142 @@ def _series(name: str, style: SeriesStyle, s: MetricSeries) -> Series:
     )
 
 
-def charts(h: ProjectHealth, plan: ProjectPlan) -> dict[str, tuple[Chart, ...]]:
-    """Return the charts metrics can draw: cost curves and throughput."""
+def _steps(name: str, style: SeriesStyle, days: Sequence[date], values: Sequence[float]) -> Series:
+    """Return a daily series without the inner days of its flat runs (the line looks the same)."""
+    points = []
+    last = len(values) - 1
+    for i, (day, value) in enumerate(zip(days, values, strict=True)):
+        if 0 < i < last and values[i - 1] == value == values[i + 1]:
+            continue
+        points.append(Point(day, float(value)))
+    return Series(name, style, tuple(points))
+
+
+BURNUP = "Burn-up per milestone with forecast cone"
+FY_BURN = "Budget burn for the fiscal year"
+
+
+def _burnup_alt(row: MilestoneRow, b: MilestoneBurnup, done: float, scope: float) -> str:
+    text = f"{row.name}: {done:.0f} of {scope:.0f} items done on {b.days[-1]}"
+    if b.scope[0] != scope:
+        text += f" (scope {b.scope[0]} on {b.days[0]})"
+    if row.forecast_p50 is not None:
+        text += f". Forecast: P50 {row.forecast_p50}"
+        text += f", P85 {row.forecast_p85}" if row.forecast_p85 is not None else ""
+    else:
+        text += ". No forecast date could be computed (see the milestone table)"
+    if row.current_due is not None:
+        text += f"; due {row.current_due}"
+        if row.current_due < b.days[-1]:
+            text += ", passed"
+        elif row.probability_on_time is not None:
+            text += f", {row.probability_on_time:.0%} chance of meeting it"
+    return text + "."
+
+
+def burnup_chart(plan: ProjectPlan, index: int, row: MilestoneRow, b: MilestoneBurnup) -> Chart:
+    """Return one milestone's burn-up: done and scope per day, due date, P50-P85 cone."""
+    today = b.days[-1]
+    done = row.done if row.done is not None else float(b.done[-1])
+    scope = row.scope if row.scope is not None else float(b.scope[-1])
+    series = [
+        _steps("done", "actual", b.days, b.done),
+        _steps("scope", "plan", b.days, b.scope),
+    ]
+    if row.forecast_p50 is not None and row.forecast_p85 is not None:
+        series += [
+            Series("P50", "cone", (Point(today, done), Point(row.forecast_p50, scope))),
+            Series("P85", "cone", (Point(today, done), Point(row.forecast_p85, scope))),
+        ]
+    elif row.forecast_p50 is not None:
+        series.append(
+            Series("P50", "forecast", (Point(today, done), Point(row.forecast_p50, scope)))
+        )
+    markers = [Point(today, 0.0)]
+    labels = ["status date"]
+    if row.current_due is not None:
+        markers.append(Point(row.current_due, 0.0))
+        labels.append("due")
+    return Chart(
+        id=f"burnup-{plan.key}-{index}",
+        title=f"{row.name}: burn-up",
+        alt=_burnup_alt(row, b, done, scope),
+        unit="items",
+        series=tuple(series),
+        markers=tuple(markers),
+        marker_labels=tuple(labels),
+    )
+
+
+def burnup_charts(
+    plan: ProjectPlan, rows: Sequence[MilestoneRow], burnups: Sequence[MilestoneBurnup]
+) -> tuple[Chart | Unavailable, ...]:
+    """Return a burn-up for each milestone with work left, or why there is none to draw.
+
+    ``rows`` are the report's milestone rows (their forecast is the cone),
+    ``burnups`` the daily history ``pmsync.health.load_burnups`` read.
+    """
+    if not rows:
+        return (Unavailable(f"{BURNUP}: the plan has no milestones."),)
+    history = {b.name: b for b in burnups}
+    # a milestone with no item at all has no work left either, but it is not done
+    open_rows = [(i, r) for i, r in enumerate(rows, 1) if r.status != "done" or r.scope == 0]
+    if not open_rows:
+        return (Unavailable(f"{BURNUP}: every milestone is done; nothing is left to forecast."),)
+    charts: list[Chart | Unavailable] = [
+        burnup_chart(plan, i, r, history[r.name]) for i, r in open_rows if r.name in history
+    ]
+    if not charts:
+        names = ", ".join(r.name for _, r in open_rows)
+        return (
+            Unavailable(
+                f"{BURNUP}: no work item of {plan.key} has been synced into {names} by "
+                "the status date, so there is no scope history to draw."
+            ),
+        )
+    return tuple(charts)
+
+
+def fiscal_year_chart(h: ProjectHealth, plan: ProjectPlan) -> Chart | Unavailable:
+    """Return the fiscal year's budget burn: spent, planned, forecast to its end, budget."""
+    fy = fiscal_year_burn(h, plan)
+    if not any(fy.planned.values) and not any(fy.spent.values):
+        return Unavailable(f"{FY_BURN}: nothing is planned or spent in {fy.label}.")
+    money = lambda v: f"{plan.currency} {v:,.0f}"  # noqa: E731
+    status = h.status_date
+    planned_now = fy.planned.values[(status - fy.start).days]
+    budget = (
+        f"annual budget {money(fy.budget)}"
+        if fy.budget is not None
+        else f"no annual budget is set for {fy.label}"
+    )
+    return Chart(
+        id=f"fy-burn-{plan.key}",
+        title=f"{fy.label} budget burn ({fy.start} to {fy.end})",
+        alt=f"{fy.label}: {money(fy.spent_to_date)} spent by {status} against "
+        f"{money(planned_now)} planned by then and {money(fy.planned_in_year)} for the year; "
+        f"forecast {money(fy.forecast)} by {fy.end}; {budget}.",
+        unit=plan.currency,
+        series=(
+            _steps("spent (AC)", "actual", fy.spent.days, fy.spent.values),
+            _steps("planned (PV)", "plan", fy.planned.days, fy.planned.values),
+            Series(
+                "forecast",
+                "forecast",
+                (Point(status, fy.spent_to_date), Point(fy.end, fy.forecast)),
+            ),
+        ),
+        markers=(Point(status, 0.0),),
+        marker_labels=("status date",),
+        level=fy.budget,
+        level_label=f"{fy.label} budget" if fy.budget is not None else None,
+    )
+
+
+def charts(h: ProjectHealth, plan: ProjectPlan) -> dict[str, tuple[Chart | Unavailable, ...]]:
+    """Return the charts drawn from the health: cost curves, fiscal-year burn, throughput."""
     p = h.project
-    found: dict[str, tuple[Chart, ...]] = {}
+    found: dict[str, tuple[Chart | Unavailable, ...]] = {}
     found["cost"] = (
         Chart(
             id=f"cost-{plan.key}",
@@ -193,6 +321,7 @@ def charts(h: ProjectHealth, plan: ProjectPlan) -> dict[str, tuple[Chart, ...]]:
             level_label="EAC",
         ),
     )
+    found["fy-burn"] = (fiscal_year_chart(h, plan),)
     if h.team is not None and h.team.throughput_by_week.days:
         week = h.team.throughput_by_week
         found["throughput"] = (
@@ -203,6 +332,10 @@ def charts(h: ProjectHealth, plan: ProjectPlan) -> dict[str, tuple[Chart, ...]]:
                 unit="items",
                 series=(_series("done", "bar", week),),
             ),
+        )
+    else:
+        found["throughput"] = (
+            Unavailable("Throughput: no status history of the project's items to count from."),
         )
     return found
 
@@ -239,9 +372,8 @@ class HealthMetrics:
         h = self.health(plan, as_of)
         return budget(h, plan) if h else Unavailable(NO_HEALTH)
 
-    def meetings(self, plan: ProjectPlan, as_of: date) -> Meetings | Unavailable:
-        return Unavailable("meeting cadence is not part of the metrics")
-
-    def charts(self, plan: ProjectPlan, as_of: date) -> Mapping[str, tuple[Chart, ...]]:
+    def charts(
+        self, plan: ProjectPlan, as_of: date
+    ) -> Mapping[str, tuple[Chart | Unavailable, ...]]:
         h = self.health(plan, as_of)
         return charts(h, plan) if h else {}

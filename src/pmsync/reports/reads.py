@@ -154,8 +154,8 @@ def project_id(store: Store, key: str) -> int | None:
         return s.scalar(select(model.Project.id).where(model.Project.key == key))
 
 
-def _emails(store: Store, config: Config, logins: Sequence[str]) -> tuple[str, ...]:
-    """Return attendee logins as e-mail addresses where pmsync knows them."""
+def _email_map(store: Store, config: Config, logins: Sequence[str]) -> dict[str, str]:
+    """Return the e-mail address of each login pmsync knows one for (one query)."""
     with store.session(readonly=True) as s:
         known = dict(
             s.execute(
@@ -165,12 +165,18 @@ def _emails(store: Store, config: Config, logins: Sequence[str]) -> tuple[str, .
             ).all()
         )
     people = {p.id: p.email for p in config.settings.people if p.email}
-    found = []
+    found = {}
     for login in logins:
         email = known.get(login) or people.get(login) or (login if "@" in login else None)
-        if email and email not in found:
-            found.append(email)
-    return tuple(found)
+        if email:
+            found[login] = email
+    return found
+
+
+def _emails(store: Store, config: Config, logins: Sequence[str]) -> tuple[str, ...]:
+    """Return attendee logins as e-mail addresses where pmsync knows them."""
+    known = _email_map(store, config, logins)
+    return tuple(dict.fromkeys(known[login] for login in logins if login in known))
 
 
 def cadence_meetings(
@@ -205,6 +211,43 @@ def cadence_meetings(
                 found.append(Meeting(m.kind, event.title, event.starts_at, attendees, event.url))
                 break
     return tuple(found)
+
+
+def calendar_synced(store: Store, until: datetime) -> bool:
+    """Tell whether any calendar (a source's ``events`` stream) synced well by ``until``."""
+    with store.session(readonly=True) as s:
+        found = s.scalar(
+            select(model.SyncRun.id)
+            .where(
+                model.SyncRun.stream == "events",
+                model.SyncRun.status == "ok",
+                model.SyncRun.finished_at <= until,
+            )
+            .limit(1)
+        )
+    return found is not None
+
+
+def event_attendees(
+    store: Store, config: Config, event_ids: Sequence[int]
+) -> dict[int, tuple[str, ...]]:
+    """Return the attendees of calendar events as e-mail addresses where pmsync knows them."""
+    if not event_ids:
+        return {}
+    with store.session(readonly=True) as s:
+        logins = dict(
+            s.execute(
+                select(model.CalendarEvent.id, model.CalendarEvent.attendee_logins).where(
+                    model.CalendarEvent.id.in_(list(event_ids))
+                )
+            ).all()
+        )
+    everyone = sorted({login for found in logins.values() for login in found or []})
+    emails = _email_map(store, config, everyone)
+    return {
+        event: tuple(dict.fromkeys(emails[x] for x in found or [] if x in emails))
+        for event, found in logins.items()
+    }
 
 
 def day_start(day: date) -> datetime:

@@ -1,0 +1,168 @@
+"""What the burn charts of a status report draw: scope and done work per day, money per year.
+
+``ProjectHealth`` holds the figures at the status date; a burn chart needs how
+they got there:
+
+* **burn-up per milestone** (``load_burnups``): the items a milestone held and
+  the items of it that were done, at the end of every day up to the status
+  date. It is the plan layer's ``scope_history`` (scope from the Jira
+  fix-version history, or from the creation date where a tool keeps none;
+  done from the resolution date), counted in items like the milestone
+  forecast, so its last day equals the milestone's scope and done items.
+* **budget burn for the fiscal year** (``fiscal_year_burn``): cumulative actual
+  cost and planned value from the start of the fiscal year of the status date,
+  its annual budget, and the spend expected by its end. Computed from the
+  cost curve of ``ProjectHealth``, never from the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+from sqlalchemy import select
+
+from pmsync import model
+from pmsync.config import Config
+from pmsync.config import Project as ProjectPlan
+from pmsync.metrics.results import ProjectHealth, Series
+from pmsync.plan.frames import load_items
+from pmsync.plan.progress import scope_history
+from pmsync.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneBurnup:
+    """A milestone's items and done items at the end of each day, oldest first."""
+
+    name: str
+    days: tuple[date, ...]
+    """From the first day the milestone held an item to the status date, every day."""
+    scope: tuple[int, ...]
+    done: tuple[int, ...]
+
+
+def load_burnups(
+    store: Store, config: Config, key: str, *, as_of: date
+) -> tuple[MilestoneBurnup, ...]:
+    """Return the daily burn-up of each milestone of ``key`` up to ``as_of``, in plan order.
+
+    Days start with the project's start (items created earlier count from it);
+    a milestone that never held an item by ``as_of`` is left out, and so is
+    every milestone of a project the store does not hold yet.
+    """
+    plan = config.projects[key]
+    if as_of < plan.start:
+        return ()
+    with store.session(readonly=True) as session:
+        conn = session.connection()
+        milestone, project = model.table_of(model.Milestone), model.table_of(model.Project)
+        rows: list[tuple[int, str]] = [
+            (int(r.id), str(r.name))
+            for r in conn.execute(
+                select(milestone.c.id, milestone.c.name)
+                .join(project, project.c.id == milestone.c.project_id)
+                .where(project.c.key == key)
+                .order_by(milestone.c.position, milestone.c.id)
+            )
+        ]
+        if not rows:
+            return ()
+        frame = load_items(conn, config, [key])
+        series = scope_history(
+            conn, frame, [mid for mid, _ in rows], plan.start, as_of, config.settings.timezone
+        )
+    found = []
+    for mid, name in rows:
+        s = series[mid]
+        held = np.flatnonzero(s.items > 0)
+        if not len(held):
+            continue
+        first = int(held[0])
+        found.append(
+            MilestoneBurnup(
+                name=name,
+                days=tuple(s.days[first:].astype(object)),
+                scope=tuple(int(v) for v in s.items[first:]),
+                done=tuple(int(v) for v in s.done_items[first:]),
+            )
+        )
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class FiscalYearBurn:
+    """Money in the fiscal year of the status date: spent, planned, budget, forecast."""
+
+    year: int
+    label: str
+    """``FY2026``: a fiscal year is named by the calendar year it starts in."""
+    start: date
+    end: date
+    budget: float | None
+    """The annual budget of the plan (``annual_budgets``), if one is set."""
+    spent: Series
+    """Actual cost booked since the start of the year, at the end of each day to the status date."""
+    planned: Series
+    """Planned value falling in the year, cumulative, at the end of each day of the year."""
+    forecast: float
+    """Spend expected by the end of the year: spent so far plus the estimate to complete
+    (EAC - AC) times the share of the planned value still to come that the plan puts in
+    this year (all of it once the plan has no planned value left)."""
+
+    @property
+    def spent_to_date(self) -> float:
+        """Return what was spent in the year up to the status date."""
+        return self.spent.values[-1] if self.spent.values else 0.0
+
+    @property
+    def planned_in_year(self) -> float:
+        """Return the planned value of the whole year."""
+        return self.planned.values[-1] if self.planned.values else 0.0
+
+
+def _cumulative_at(curve: Series, days: np.ndarray) -> np.ndarray:
+    """Return a cumulative daily curve at the end of each of ``days`` (0 before, last after)."""
+    if not curve.days:
+        return np.zeros(len(days))
+    known = np.array(curve.days, dtype="datetime64[D]")
+    values = np.concatenate([[0.0], np.asarray(curve.values, dtype=np.float64)])
+    return values[np.searchsorted(known, days, side="right")]
+
+
+def fiscal_year_burn(health: ProjectHealth, plan: ProjectPlan) -> FiscalYearBurn:
+    """Return the budget burn of the fiscal year the status date falls in."""
+    status = health.status_date
+    year = plan.fiscal_year_of(status)
+    first = date(year, plan.fiscal_year_start.month, plan.fiscal_year_start.day)
+    last = date(year + 1, first.month, first.day) - timedelta(days=1)
+    before = np.datetime64(first - timedelta(days=1), "D")
+    curve = health.cost_curve
+    to_date = np.arange(np.datetime64(first, "D"), np.datetime64(status, "D") + 1)
+    whole = np.arange(np.datetime64(first, "D"), np.datetime64(last, "D") + 1)
+    spent = _cumulative_at(curve.actual_cost, to_date) - _cumulative_at(
+        curve.actual_cost, np.array([before])
+    )
+    pv_before = float(_cumulative_at(curve.planned_value, np.array([before]))[0])
+    planned = _cumulative_at(curve.planned_value, whole) - pv_before
+    pv_now, pv_end, pv_total = _cumulative_at(
+        curve.planned_value,
+        np.array([status, last, curve.planned_value.days[-1] if curve.planned_value.days else last],
+                 dtype="datetime64[D]"),
+    )  # fmt: skip
+    remaining = pv_total - pv_now
+    share = (pv_end - pv_now) / remaining if remaining > 0 else 1.0
+    etc = max(health.project.estimate_to_complete, 0.0)
+    spent_now = float(spent[-1]) if len(spent) else 0.0
+    budget = plan.annual_budgets.get(year)
+    return FiscalYearBurn(
+        year=year,
+        label=f"FY{year}",
+        start=first,
+        end=last,
+        budget=None if budget is None else float(budget),
+        spent=Series(tuple(to_date.astype(object)), tuple(float(v) for v in spent)),
+        planned=Series(tuple(whole.astype(object)), tuple(float(v) for v in planned)),
+        forecast=spent_now + etc * float(share),
+    )

@@ -1,0 +1,199 @@
+"""The burn-up with its forecast cone, the fiscal-year burn and the meetings, as a PM sees them.
+
+Drawn from hand-built facts (``from_metrics``) and from a store with a plan
+but nothing synced: a chart that has data shows it, with alt text that says
+what it shows; one that has none says why, instead of an empty frame. The
+report of a synced sandbox world is ``test_reports_golden.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pmsync.config import Config, load_config
+from pmsync.connectors import load_connectors
+from pmsync.health import MilestoneBurnup, fiscal_year_burn
+from pmsync.metrics import (
+    ActualCostSeries,
+    DeliverablePlan,
+    EvmInputs,
+    ProjectInputs,
+    project_health,
+)
+from pmsync.metrics.reporting import metrics_for_reports
+from pmsync.plan import refresh_plan
+from pmsync.reports.charts import render_chart
+from pmsync.reports.collect import NO_CALENDAR, collect_project
+from pmsync.reports.facts import Chart, MilestoneRow, Unavailable
+from pmsync.reports.from_metrics import burnup_charts, fiscal_year_chart
+from pmsync.reports.render_html import render_html
+from pmsync.reports.render_json import to_data
+from pmsync.reports.sample import write_sample_config
+from pmsync.store import Store
+
+AS_OF = date(2026, 3, 2)
+NOW = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return load_config(write_sample_config(tmp_path / "config"), load_connectors())
+
+
+def row(name: str = "Beta", **changes: Any) -> MilestoneRow:
+    values: dict[str, Any] = {
+        "name": name,
+        "baseline_due": None,
+        "current_due": date(2026, 3, 12),
+        "forecast_p50": date(2026, 3, 20),
+        "forecast_p85": date(2026, 4, 3),
+        "probability_on_time": 0.12,
+        "variance_days": None,
+        "status": "at_risk",
+        "done": 9.0,
+        "scope": 22.0,
+        **changes,
+    }
+    return MilestoneRow(**values)
+
+
+def history(name: str = "Beta") -> MilestoneBurnup:
+    days = tuple(AS_OF - timedelta(days=n) for n in range(20, -1, -1))
+    scope = tuple(18 if n < 10 else 22 for n in range(21))
+    done = tuple(min(n // 2, 9) for n in range(21))
+    return MilestoneBurnup(name, days, scope, done)
+
+
+def test_a_burn_up_shows_done_scope_due_date_and_the_p50_p85_cone(config: Config) -> None:
+    plan = config.projects["PAY"]
+    (chart,) = burnup_charts(plan, (row(), row("Launch", status="done")), (history(),))
+    assert isinstance(chart, Chart) and chart.id == "burnup-PAY-1" and chart.unit == "items"
+    series = {s.name: s for s in chart.series}
+    assert [series[n].style for n in ("done", "scope", "P50", "P85")] == [
+        "actual", "plan", "cone", "cone"]  # fmt: skip
+    # the fan starts at today's done count and reaches the whole scope at P50 and at P85
+    assert [(p.day, p.value) for p in series["P50"].points] == [
+        (AS_OF, 9.0),
+        (date(2026, 3, 20), 22.0),
+    ]
+    assert [(p.day, p.value) for p in series["P85"].points] == [
+        (AS_OF, 9.0),
+        (date(2026, 4, 3), 22.0),
+    ]
+    # the lines keep every change of the daily history, not its flat days
+    assert series["scope"].points[-1].day == AS_OF and len(series["scope"].points) < 21
+    assert [p.value for p in series["done"].points][-1] == 9.0
+    assert (chart.markers[-1].day, chart.marker_labels[-1]) == (date(2026, 3, 12), "due")
+    assert chart.alt == (
+        "Beta: 9 of 22 items done on 2026-03-02 (scope 18 on 2026-02-10). Forecast: P50 "
+        "2026-03-20, P85 2026-04-03; due 2026-03-12, 12% chance of meeting it."
+    )
+    svg = render_chart(chart)
+    assert svg.startswith("<svg") and 'role="img"' in svg
+    assert f'<title id="chart-burnup-PAY-1-title">{chart.alt}</title>' in svg
+    assert "P50 to P85" in svg  # the cone is in the legend
+
+
+def test_a_milestone_without_a_forecast_has_lines_but_no_cone(config: Config) -> None:
+    plan = config.projects["PAY"]
+    (chart,) = burnup_charts(
+        plan, (row(forecast_p50=None, forecast_p85=None, probability_on_time=None),), (history(),)
+    )
+    assert isinstance(chart, Chart)
+    assert {s.style for s in chart.series} == {"actual", "plan"}
+    assert "No forecast date could be computed" in chart.alt
+
+
+def test_without_history_or_open_milestones_the_burn_up_says_why(config: Config) -> None:
+    plan = config.projects["PAY"]
+    cases = [
+        ((), (), "the plan has no milestones"),
+        ((row(status="done", done=22.0),), (history(),), "every milestone is done"),
+        ((row(), row("Launch")), (), "no work item of PAY has been synced into Beta, Launch"),
+    ]
+    for rows, burnups, reason in cases:
+        (found,) = burnup_charts(plan, rows, burnups)
+        assert isinstance(found, Unavailable) and reason in found.reason
+
+
+def health(config: Config, costs: list[tuple[str, date, float]], status: date = AS_OF) -> Any:
+    evm = EvmInputs(
+        status_date=status,
+        deliverables=[
+            DeliverablePlan("1", None, None, None, 0.0, "Payments"),
+            DeliverablePlan("1.1", "1", date(2026, 1, 5), date(2026, 4, 24), 60000.0, "Gateway"),
+            DeliverablePlan("1.2", "1", date(2026, 2, 2), date(2026, 6, 26), 40000.0, "Reports"),
+        ],
+        pct_complete={"1.1": 0.5, "1.2": 0.1},
+        actual_cost_by_day=ActualCostSeries.from_rows(costs),
+    )
+    return project_health(ProjectInputs("PAY", evm))
+
+
+def test_the_fiscal_year_burn_shows_spend_plan_budget_and_forecast(config: Config) -> None:
+    plan = config.projects["PAY"]
+    h = health(config, [("1.1", date(2025, 12, 20), 5000.0), ("1.1", date(2026, 2, 10), 15000.0),
+                        ("1.2", date(2026, 3, 1), 3000.0)])  # fmt: skip
+    fy = fiscal_year_burn(h, plan)
+    assert (fy.label, fy.start, fy.end, fy.budget) == (
+        "FY2026", date(2026, 1, 1), date(2026, 12, 31), 100000.0)  # fmt: skip
+    assert fy.spent_to_date == 18000.0  # 2025's 5,000 belongs to FY2025
+    assert fy.planned_in_year == pytest.approx(100000.0)  # the whole plan falls in 2026
+    # the plan ends in 2026, so all the work left (ETC) is forecast to be paid in 2026
+    assert fy.forecast == pytest.approx(18000.0 + h.project.estimate_to_complete)
+    chart = fiscal_year_chart(h, plan)
+    assert isinstance(chart, Chart) and chart.level == 100000.0
+    assert chart.level_label == "FY2026 budget"
+    forecast = next(s for s in chart.series if s.style == "forecast")
+    assert [p.day for p in forecast.points] == [AS_OF, date(2026, 12, 31)]
+    assert chart.alt.startswith("FY2026: EUR 18,000 spent by 2026-03-02")
+    assert chart.alt.endswith("annual budget EUR 100,000.")
+    assert 'role="img"' in render_chart(chart)
+
+
+def test_a_fiscal_year_without_budget_or_money_says_so(config: Config) -> None:
+    plan = config.projects["PAY"].model_copy(update={"annual_budgets": {}})
+    chart = fiscal_year_chart(health(config, [("1.1", date(2026, 2, 10), 100.0)]), plan)
+    assert isinstance(chart, Chart) and chart.level is None
+    assert chart.alt.endswith("no annual budget is set for FY2026.")
+    empty = fiscal_year_chart(health(config, [], status=date(2027, 2, 1)), plan)
+    assert isinstance(empty, Unavailable)
+    assert empty.reason == "Budget burn for the fiscal year: nothing is planned or spent in FY2027."
+
+
+def test_a_project_with_no_history_shows_reasons_not_empty_charts(
+    config: Config, store: Store
+) -> None:
+    now: Callable[[], datetime] = lambda: NOW  # noqa: E731
+    refresh_plan(store, config, now)  # the plan is stored; nothing was ever synced
+    source = metrics_for_reports(config, store, now)
+    report = collect_project(config, store, "PAY", as_of=AS_OF, now=now, metrics=source)
+    burnup = report.charts[0]
+    assert isinstance(burnup, Unavailable)
+    assert burnup.reason == (
+        "Burn-up per milestone with forecast cone: no work item of PAY has been synced into "
+        "Beta, Launch by the status date, so there is no scope history to draw."
+    )
+    assert isinstance(report.meetings, Unavailable) and report.meetings.reason == NO_CALENDAR
+    html = render_html(report)
+    assert "Chart not available: Burn-up per milestone with forecast cone: no work item" in html
+    assert 'id="chart-burnup-' not in html
+    assert "Meetings held and missed not available: no calendar has synced" in html
+    assert to_data(report.meetings) == {"reason": NO_CALENDAR, "available": False}
+    # the fiscal-year burn needs no history: the plan is enough to draw it
+    assert any(isinstance(c, Chart) and c.id == "fy-burn-PAY" for c in report.charts)
+
+
+def test_before_the_project_starts_the_burn_up_says_so(config: Config, store: Store) -> None:
+    now: Callable[[], datetime] = lambda: NOW  # noqa: E731
+    refresh_plan(store, config, now)
+    source = metrics_for_reports(config, store, now)
+    report = collect_project(config, store, "PAY", as_of=date(2025, 12, 1), now=now, metrics=source)
+    burnup = report.charts[0]
+    assert isinstance(burnup, Unavailable)
+    assert "the project starts on 2026-01-05, after the status date" in burnup.reason
