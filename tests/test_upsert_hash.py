@@ -60,10 +60,12 @@ RECORDS: list[Record] = [
 
 
 def reference_hash(row: dict[str, object]) -> str:
-    """The hash as the store defines it: SHA-256 of the row as sorted-key JSON."""
+    """The hash as the store defines it: SHA-256 of the row as compact sorted-key JSON."""
     plain = {k: v.value if isinstance(v, DumpedJSON) else v for k, v in row.items()}
     plain.pop("payload_hash")
-    text = json.dumps(plain, default=json_default, sort_keys=True, ensure_ascii=False)
+    text = json.dumps(
+        plain, default=json_default, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -79,3 +81,25 @@ def test_the_hash_is_the_same_whether_payloads_are_dumped_once_or_twice(record: 
             assert json.loads(json_dumps(value)) == json.loads(json_dumps(twice[name]))
     if record.external_id != "10002":  # NUL is replaced by U+FFFD before hashing
         assert once["payload_hash"] == reference_hash(twice)
+
+
+def test_a_payload_with_a_huge_integer_is_stored_and_hashed_stably() -> None:
+    """JSON allows any integer; a tool's custom field may carry one beyond 64 bits."""
+    record = WorkItem(
+        "10003",
+        "PAY-3",
+        "big",
+        "PAY",
+        "Task",
+        "To Do",
+        "todo",
+        AT,
+        AT,
+        custom={"serial": 1 << 70},
+        raw={"id": "10003", "n": 1 << 70},
+    )
+    spec = KINDS[record.kind]
+    first, _ = record_row(record, spec, predump=True)
+    again, _ = record_row(record, spec, predump=False)
+    assert first["payload_hash"] == again["payload_hash"] == reference_hash(again)
+    assert json.loads(json_dumps(first["raw"]))["n"] == 1 << 70

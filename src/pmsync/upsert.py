@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -171,11 +172,30 @@ def json_dumps(value: Any) -> str:
     """Dump JSON the way the store does (the engine's ``json_serializer``)."""
     if type(value) is DumpedJSON:
         return value.text
-    return json.dumps(value, default=json_default, ensure_ascii=False)
+    return canonical_json(value)
 
 
-_CANONICAL = json.JSONEncoder(default=json_default, sort_keys=True, ensure_ascii=False)
-"""What ``payload_hash`` is the SHA-256 of: the row as sorted-key JSON."""
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
+"""Sorted keys; dataclasses go to ``json_default`` (which refuses them) as with ``json``."""
+
+
+def canonical_json(value: Any) -> str:
+    """Return ``value`` as compact sorted-key JSON: what ``payload_hash`` is the SHA-256 of.
+
+    orjson writes it about ten times faster than the standard library, which
+    made hashing an eighth of a sync's CPU time. What orjson cannot write (an
+    integer beyond 64 bits) falls back to ``json`` with the same separators, so a
+    row still gets one stable text; dates, decimals and sets go through
+    ``json_default`` either way.
+    """
+    try:
+        return orjson.dumps(value, default=json_default, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(
+            value, default=json_default, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
+
+
 _SLOT = f"\ue000{uuid.uuid4().hex}"
 """Stands in for a pre-serialised value inside the row's JSON, then is replaced by it."""
 
@@ -304,12 +324,12 @@ def _canonical(row: dict[str, Any], predump: bool) -> tuple[str, dict[str, str]]
         else []
     )
     if not big:
-        return _CANONICAL.encode(row), {}
-    texts = {name: _CANONICAL.encode(row[name]) for name in big}
+        return canonical_json(row), {}
+    texts = {name: canonical_json(row[name]) for name in big}
     shadow = dict(row)
     for index, name in enumerate(big):
         shadow[name] = f"{_SLOT}{index}"
-    dumped = _CANONICAL.encode(shadow)
+    dumped = canonical_json(shadow)
     for index, name in enumerate(big):
         dumped = dumped.replace(f'"{_SLOT}{index}"', texts[name], 1)
     return dumped, texts
