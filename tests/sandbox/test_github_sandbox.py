@@ -388,3 +388,67 @@ def test_scale_pages_of_100_from_100k_issues_and_200k_commits() -> None:
         assert 'page=2000>; rel="last"' in newest.headers["Link"]
     finally:
         running.stop()
+
+
+def test_milestone_listing_ignores_values_it_does_not_know(sandbox) -> None:
+    # "List milestones" documents the answers 200 and 404 only: an unknown sort,
+    # direction or state is not refused but falls back to the documented default.
+    running, _, _ = sandbox
+    url = f"{running.url}/repos/acme/portal/milestones"
+
+    def numbers(**params: str) -> list[int]:
+        answer = requests.get(url, params=params, headers=_auth(), timeout=5)
+        assert answer.status_code == 200, answer.text
+        return [m["number"] for m in answer.json()]
+
+    # M1 is due before M2; "updated_at" / "updated" sort as the default, due_on
+    assert numbers(state="all", sort="updated_at", direction="desc") == [2, 1]
+    assert numbers(state="all", sort="updated", direction="asc") == [1, 2]
+    assert numbers(state="all", sort="due_on", direction="sideways") == [1, 2]
+    assert numbers(state="bogus") == numbers() == [2]  # the default state is open
+    # the issue listing, which documents 422 Validation Failed, still refuses them
+    bad = requests.get(
+        f"{running.url}/repos/acme/portal/issues",
+        params={"sort": "due_on"},
+        headers=_auth(),
+        timeout=5,
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "sort"
+
+
+def test_issues_carry_the_documented_keys(sandbox) -> None:
+    running, _, _ = sandbox
+    listed = requests.get(
+        f"{running.url}/repos/acme/portal/issues",
+        params={"state": "all"},
+        headers=_auth(),
+        timeout=5,
+    ).json()
+    single = requests.get(
+        f"{running.url}/repos/acme/portal/issues/10", headers=_auth(), timeout=5
+    ).json()
+    assert single["pull_request"]["url"].endswith("/pulls/10")
+    for issue in [*listed, single]:
+        # issue types (2025): null for an issue without one
+        assert "type" in issue and issue["type"] is None
+        assert issue["sub_issues_summary"] == {"total": 0, "completed": 0, "percent_completed": 0}
+        assert issue["issue_dependencies_summary"] == {
+            "blocked_by": 0,
+            "total_blocked_by": 0,
+            "blocking": 0,
+            "total_blocking": 0,
+        }
+        reactions = issue["reactions"]
+        assert reactions["url"].endswith(f"/issues/{issue['number']}/reactions")
+        assert set(reactions) == {
+            "url",
+            "total_count",
+            "+1",
+            "-1",
+            "laugh",
+            "confused",
+            "heart",
+            "hooray",
+            "eyes",
+            "rocket",
+        }

@@ -513,3 +513,111 @@ def test_a_100k_issue_world_is_served_page_by_page() -> None:
         )
         assert following[0].key == "P3-101"
         assert all(i.fields.status.name == "In Progress" for i in page)
+
+
+# --- *all, and the project listings -------------------------------------------------------
+
+
+def test_all_fields_include_the_ones_no_scenario_fills(jira_cloud: Sandbox) -> None:
+    every = jira_cloud.get("/rest/api/2/search/jql", jql="key = ALPHA-1", fields="*all").json()[
+        "issues"
+    ][0]["fields"]
+    # an issue without comments still carries the (empty) comment page
+    assert every["comment"] == {"comments": [], "maxResults": 0, "total": 0, "startAt": 0}
+    assert every["votes"]["votes"] == 0 and every["votes"]["hasVoted"] is False
+    assert every["watches"]["self"].endswith("/rest/api/2/issue/ALPHA-1/watchers")
+    for name in ("subtasks", "issuelinks", "versions", "attachment"):
+        assert every[name] == []
+    assert every["environment"] is None and every["security"] is None
+    # 25 half-hours booked against a 10-hour estimate
+    assert every["workratio"] == 125
+    assert every["progress"] == {"progress": 45000, "total": 45000, "percent": 100}
+    assert every["timetracking"] == {
+        "originalEstimate": "1d 2h",
+        "remainingEstimate": "0m",
+        "timeSpent": "1d 4h 30m",
+        "originalEstimateSeconds": 36000,
+        "remainingEstimateSeconds": 0,
+        "timeSpentSeconds": 45000,
+    }
+    assert every["aggregatetimeoriginalestimate"] == 36000
+    assert "worklog" in every and "summary" in every
+    assert jira_cloud.get("/rest/api/3/issue/ALPHA-1").json()["fields"]["comment"]["total"] == 0
+
+    # comment, worklog, timetracking and attachment are not navigable, votes is
+    navigable = jira_cloud.get(
+        "/rest/api/2/search/jql", jql="key = ALPHA-1", fields="*navigable"
+    ).json()["issues"][0]["fields"]
+    assert not {"comment", "worklog", "timetracking", "attachment"} & set(navigable)
+    assert {"votes", "watches", "subtasks", "progress", "summary"} <= set(navigable)
+    narrow = jira_cloud.get(
+        "/rest/api/2/search/jql", jql="key = ALPHA-1", fields="summary,comment"
+    ).json()["issues"][0]["fields"]
+    assert set(narrow) == {"summary", "comment"}
+    catalogue = {f["id"]: f for f in jira_cloud.get("/rest/api/2/field").json()}
+    assert catalogue["comment"]["navigable"] is False
+    assert catalogue["comment"]["schema"] == {"type": "comments-page", "system": "comment"}
+
+
+def test_project_search_pages_as_documented(jira_cloud: Sandbox) -> None:
+    for version in ("2", "3"):
+        first = jira_cloud.get(f"/rest/api/{version}/project/search", maxResults=1).json()
+        assert first["startAt"] == 0 and first["maxResults"] == 1
+        assert first["total"] == 2 and first["isLast"] is False
+        assert [p["key"] for p in first["values"]] == ["ALPHA"]
+        assert first["self"].endswith(f"/rest/api/{version}/project/search?startAt=0&maxResults=1")
+        assert first["nextPage"].endswith("/project/search?startAt=1&maxResults=1")
+        second = requests.get(first["nextPage"], auth=jira_cloud.auth, timeout=10).json()
+        assert [p["key"] for p in second["values"]] == ["BULK"]
+        assert second["isLast"] is True and "nextPage" not in second
+    project = first["values"][0]
+    assert project["id"] == "10000" and project["name"] == "Alpha launch"
+    assert project["projectTypeKey"] == "software" and "lead" not in project
+
+    expanded = jira_cloud.get(
+        "/rest/api/2/project/search", expand="description,lead,projectKeys,insight"
+    ).json()["values"]
+    alpha, bulk = expanded
+    assert alpha["lead"]["displayName"] == "Alice Ng" and alpha["description"] == ""
+    assert alpha["projectKeys"] == ["ALPHA"]
+    assert bulk["insight"]["totalIssueCount"] == 151  # BULK-1..150 and the moved BULK-900
+    assert JIRA_TIME.match(bulk["insight"]["lastIssueUpdateTime"])
+
+    def keys(**params: Any) -> list[str]:
+        page = jira_cloud.get("/rest/api/3/project/search", **params).json()
+        return [p["key"] for p in page["values"]]
+
+    assert keys(query="bul") == ["BULK"] and keys(query="LAUNCH") == ["ALPHA"]
+    assert keys(keys="bulk") == ["BULK"] and keys(id="10000") == ["ALPHA"]
+    assert keys(orderBy="-key") == ["BULK", "ALPHA"]
+    assert keys(orderBy="-issueCount") == ["BULK", "ALPHA"]
+    assert keys(orderBy="owner") == ["ALPHA", "BULK"]  # Alice Ng, Bob Rao
+    assert keys(typeKey="business") == [] and keys(status="archived") == []
+    capped = jira_cloud.get("/rest/api/3/project/search", maxResults=500).json()
+    assert capped["maxResults"] == 50 and capped["isLast"] is True
+    everything = jira_cloud.get("/rest/api/2/project", expand="lead").json()
+    assert [p["key"] for p in everything] == ["ALPHA", "BULK"]
+    assert everything[1]["lead"]["displayName"] == "Bob Rao"
+
+
+def test_data_center_has_no_project_search(jira_dc: Sandbox) -> None:
+    missing = jira_dc.get("/rest/api/2/project/search")
+    assert missing.status_code == 404
+    assert missing.json()["errorMessages"] == ["No project could be found with key 'search'."]
+    assert [p["key"] for p in jira_dc.get("/rest/api/2/project").json()] == ["ALPHA", "BULK"]
+
+
+def test_expand_transitions_lists_the_moves_out_of_the_current_status(jira_cloud: Sandbox) -> None:
+    issue = jira_cloud.get(
+        "/rest/api/2/search/jql", jql="key = ALPHA-1", fields="status", expand="transitions"
+    ).json()["issues"][0]
+    moves = issue["transitions"]
+    assert issue["fields"]["status"]["name"] == "Done"
+    assert [t["name"] for t in moves] == ["To Do", "In Progress", "In Review", "Blocked"]
+    first = moves[0]
+    assert first["to"]["name"] == "To Do" and first["to"]["statusCategory"]["key"] == "new"
+    assert isinstance(first["id"], str) and first["isAvailable"] is True
+    assert {"hasScreen", "isGlobal", "isInitial", "isConditional"} <= set(first)
+    single = jira_cloud.get("/rest/api/3/issue/ALPHA-2", expand="transitions").json()
+    assert "To Do" not in [t["name"] for t in single["transitions"]]
+    assert "transitions" not in jira_cloud.get("/rest/api/3/issue/ALPHA-2").json()

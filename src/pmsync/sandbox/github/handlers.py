@@ -259,11 +259,7 @@ class GitHubService(GitHubMachinery):
         index = self._index(**key)
         if index is None:
             return self.not_found(request)
-        view = self.view(index)
-        try:
-            rows = items.list_milestones(view, request.args.to_dict())
-        except ValidationFailed as err:
-            return self.invalid(err)
+        rows = items.list_milestones(self.view(index), request.args.to_dict())  # refuses nothing
         urls = self.urls(request)
         full = index.repo.full_name
         return self.page(request, rows, lambda m: items.milestone_json(full, m, self.people, urls))

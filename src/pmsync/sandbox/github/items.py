@@ -42,6 +42,20 @@ def choice(args: Mapping[str, str], name: str, allowed: tuple[str, ...], resourc
     return value
 
 
+NO_REACTIONS = {
+    "total_count": 0,
+    "+1": 0,
+    "-1": 0,
+    "laugh": 0,
+    "confused": 0,
+    "heart": 0,
+    "hooray": 0,
+    "eyes": 0,
+    "rocket": 0,
+}
+"""GitHub's reaction rollup with nothing in it (every key is required by the schema)."""
+
+
 def milestone_json(
     repo_full: str, entry: MilestoneEntry, people: People, urls: Urls
 ) -> dict[str, Any]:
@@ -113,9 +127,18 @@ def issue_json(
         "comments": 0,
         "draft": entry.state["draft"] if entry.is_pull else None,
         "state_reason": entry.state["state_reason"],
-        "reactions": {"url": f"{api}/reactions", "total_count": 0, "+1": 0, "-1": 0},
+        "reactions": {"url": f"{api}/reactions", **NO_REACTIONS},
         "timeline_url": f"{api}/timeline",
         "performed_via_github_app": None,
+        # Issue types (2025): the organisation's type of the issue, null without one.
+        "type": None,
+        "sub_issues_summary": {"total": 0, "completed": 0, "percent_completed": 0},
+        "issue_dependencies_summary": {
+            "blocked_by": 0,
+            "total_blocked_by": 0,
+            "blocking": 0,
+            "total_blocking": 0,
+        },
     }
     if entry.is_pull:
         web = f"{urls.web}/{full}/pull/{number}"
@@ -279,11 +302,29 @@ def list_pulls(view: RepoView, args: Mapping[str, str]) -> list[IssueEntry]:
     return result
 
 
+def lenient(args: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    """Return the parameter ``name``, or its default (the first allowed value) when unknown."""
+    value = args.get(name, allowed[0])
+    return value if value in allowed else allowed[0]
+
+
 def list_milestones(view: RepoView, args: Mapping[str, str]) -> list[MilestoneEntry]:
-    """Return the milestones that ``GET .../milestones`` lists, in order."""
-    state = choice(args, "state", ("open", "closed", "all"), "Milestone")
-    sort = choice(args, "sort", ("due_on", "completeness"), "Milestone")
-    direction = choice(args, "direction", ("asc", "desc"), "Milestone")
+    """Return the milestones that ``GET .../milestones`` lists, in order.
+
+    Unlike the issue and pull-request listings, "List milestones" validates none
+    of its parameters: GitHub's REST reference gives this operation the response
+    codes 200 and 404 only (no ``422 Validation failed``, which "List repository
+    issues" and "List pull requests" do list), and clients that send
+    ``sort=updated_at`` or ``sort=updated`` have synced milestones from
+    api.github.com for years (singer-io tap-github's ``issue_milestones``, whose
+    integration suite runs against a real repository, and MeltanoLabs
+    tap-github's ``milestones``). An unknown ``state``, ``sort`` or
+    ``direction`` is therefore ignored: the documented default applies
+    (``open``, ``due_on``, ``asc``).
+    """
+    state = lenient(args, "state", ("open", "closed", "all"))
+    sort = lenient(args, "sort", ("due_on", "completeness"))
+    direction = lenient(args, "direction", ("asc", "desc"))
     chosen = [m for m in view.milestones if state == "all" or m.state["state"] == state]
 
     def key(m: MilestoneEntry) -> tuple[Any, ...]:

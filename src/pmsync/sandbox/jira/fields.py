@@ -59,7 +59,45 @@ _SYSTEM: tuple[tuple[str, str, str, tuple[str, ...], bool, str | None], ...] = (
     ("timespent", "Time Spent", "number", ("timespent",), True, None),
     ("aggregatetimespent", "Σ Time Spent", "number", (), True, None),
     ("worklog", "Log Work", "array", (), False, "worklog"),
+    # Returned by *all (and, the navigable ones, by *navigable); a scenario has no
+    # comments, votes, watchers, links, attachments or affected versions, so these
+    # come as Jira gives them for an issue without any (payloads.extra_fields).
+    ("comment", "Comment", "comments-page", ("comment",), False, None),
+    ("votes", "Votes", "votes", ("votes",), True, None),
+    ("watches", "Watchers", "watches", ("watchers",), True, None),
+    ("subtasks", "Sub-tasks", "array", ("subtasks",), True, "issuelinks"),
+    ("issuelinks", "Linked Issues", "array", ("issueLink",), True, "issuelinks"),
+    ("versions", "Affects versions", "array", ("affectedVersion",), True, "version"),
+    ("attachment", "Attachment", "array", ("attachments",), False, "attachment"),
+    ("environment", "Environment", "string", ("environment",), True, None),
+    ("security", "Security Level", "securitylevel", ("level",), True, None),
+    ("lastViewed", "Last Viewed", "datetime", ("lastViewed",), True, None),
+    ("workratio", "Work Ratio", "number", ("workratio",), True, None),
+    ("progress", "Progress", "progress", ("progress",), True, None),
+    ("aggregateprogress", "Σ Progress", "progress", (), True, None),
+    ("aggregatetimeoriginalestimate", "Σ Original Estimate", "number", (), True, None),
+    ("aggregatetimeestimate", "Σ Remaining Estimate", "number", (), True, None),
+    ("timetracking", "Time tracking", "timetracking", (), False, None),
 )
+_COMPUTED = frozenset(
+    {
+        "issuekey",
+        "created",
+        "updated",
+        "resolutiondate",
+        "votes",
+        "watches",
+        "subtasks",
+        "lastViewed",
+        "workratio",
+        "progress",
+        "aggregateprogress",
+        "aggregatetimeoriginalestimate",
+        "aggregatetimeestimate",
+        "aggregatetimespent",
+    }
+)
+"""Fields Jira computes, which no edit screen can hold (``orderable: false``)."""
 
 
 def field_catalogue(story_points_field: str) -> list[dict[str, Any]]:
@@ -71,7 +109,7 @@ def field_catalogue(story_points_field: str) -> list[dict[str, Any]]:
             "key": fid,
             "name": name,
             "custom": False,
-            "orderable": fid not in ("issuekey", "created", "updated", "resolutiondate"),
+            "orderable": fid not in _COMPUTED,
             "navigable": navigable,
             "searchable": bool(clauses),
             "clauseNames": list(clauses),

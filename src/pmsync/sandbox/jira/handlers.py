@@ -22,6 +22,9 @@ from pmsync.sandbox.jira.world import IssueView, JiraData, Snapshot, epoch_ms
 from pmsync.sandbox.scenario import JiraProject, Person
 from pmsync.sandbox.server import SandboxClock, json_response
 
+PROJECT_PAGE = 50
+"""``/project/search`` gives 50 projects a page by default and at most (JRACLOUD-84803)."""
+PROJECT_EXPANDS = ("description", "lead", "issueTypes", "url", "projectKeys", "insight")
 CLOUD_VERSION = ("1001.0.0-SNAPSHOT", [1001, 0, 0], 100294)
 DC_VERSION = ("9.12.15", [9, 12, 15], 9120015)
 WORKLOG_PAGE = 5000
@@ -175,6 +178,134 @@ class JiraMetadataHandlers:
             for v in project.versions
             if v.visible_at(now)
         ]
+
+    def _project_entry(
+        self, project: JiraProject, ctx: payloads.Context, expand: set[str]
+    ) -> dict[str, Any]:
+        """Return a project as the project listings give it, with the ``expand`` asked for."""
+        if "*" in expand:
+            expand = set(PROJECT_EXPANDS)
+        entry = payloads.project_json(project, ctx)
+        entry.update(style="classic", isPrivate=False, properties={})
+        if "description" in expand:
+            entry["description"] = ""
+        if "lead" in expand:
+            entry["lead"] = payloads.person_json(project.lead, ctx)
+        if "issueTypes" in expand:
+            entry["issueTypes"] = [
+                payloads.issuetype_json(n, ctx) for n in ("Epic", "Story", "Task", "Bug")
+            ]
+        if "projectKeys" in expand:
+            entry["projectKeys"] = [project.key]
+        if "insight" in expand:
+            snap = self.snapshot()
+            views = [snap.views[i] for i in snap.by_project.get(project.key.upper(), ())]
+            insight: dict[str, Any] = {"totalIssueCount": len(views)}
+            if views:
+                latest = max(views, key=lambda v: v.updated_ms)
+                insight["lastIssueUpdateTime"] = payloads.jira_time(latest.updated, ctx.zone)
+            entry["insight"] = insight
+        return entry
+
+    @staticmethod
+    def _expands(request: Request) -> set[str]:
+        return {e.strip() for item in request.args.getlist("expand") for e in item.split(",") if e}
+
+    @staticmethod
+    def _many(request: Request, name: str) -> set[str]:
+        return {
+            v.strip() for item in request.args.getlist(name) for v in item.split(",") if v.strip()
+        }
+
+    def projects(self, request: Request, api: str) -> Response:
+        """Return every project, unpaged (``GET /project``; Cloud keeps it beside the search)."""
+
+        def work() -> Response:
+            ctx, expand = self.context(request, api), self._expands(request)
+            chosen = sorted(self.data.projects.values(), key=lambda p: p.key)
+            return json_response([self._project_entry(p, ctx, expand) for p in chosen])
+
+        return self._not_found_guard(work)
+
+    def project_search(self, request: Request, api: str) -> Response:
+        """Page through the projects (Cloud's ``GET /project/search``).
+
+        ``startAt``, ``maxResults`` (≤ 50), ``orderBy`` (``key`` by default; ``name``,
+        ``owner``, ``category``, ``issueCount``, ``lastIssueUpdatedDate``, each with
+        ``+``/``-``), ``id``, ``keys``, ``query`` (key or name, case-insensitive),
+        ``typeKey``, ``status`` (``live`` by default) and ``expand``; the page is
+        ``{self, nextPage, maxResults, startAt, total, isLast, values}``. Data
+        Center has no such resource: the path names a project called "search".
+        """
+        if not self.cloud:
+            return self.project(request, api, "search")
+
+        def work() -> Response:
+            args, ctx = request.args, self.context(request, api)
+            chosen = list(self.data.projects.values())
+            ids = self._many(request, "id")
+            if ids:
+                chosen = [p for p in chosen if p.id in ids]
+            keys = {k.upper() for k in self._many(request, "keys")}
+            if keys:
+                chosen = [p for p in chosen if p.key.upper() in keys]
+            text = (args.get("query") or "").lower()
+            if text:
+                chosen = [p for p in chosen if text in p.key.lower() or text in p.name.lower()]
+            types = self._many(request, "typeKey")
+            if types and "software" not in types:
+                chosen = []
+            statuses = self._many(request, "status")
+            if statuses and "live" not in statuses:
+                chosen = []
+            self._order_projects(chosen, args.get("orderBy") or "key")
+            start = max(int_param(args.get("startAt"), "startAt", 0), 0)
+            size = min(max(int_param(args.get("maxResults"), "maxResults", PROJECT_PAGE), 0), 50)
+            last = start + size >= len(chosen)
+            url = f"{ctx.rest}/project/search"
+            page: dict[str, Any] = {"self": f"{url}?startAt={start}&maxResults={size}"}
+            if not last:
+                page["nextPage"] = f"{url}?startAt={start + size}&maxResults={size}"
+            expand = self._expands(request)
+            page.update(
+                {
+                    "maxResults": size,
+                    "startAt": start,
+                    "total": len(chosen),
+                    "isLast": last,
+                    "values": [
+                        self._project_entry(p, ctx, expand) for p in chosen[start : start + size]
+                    ],
+                }
+            )
+            return json_response(page)
+
+        return self._not_found_guard(work)
+
+    def _order_projects(self, chosen: list[JiraProject], order: str) -> None:
+        field, descending = order.lstrip("+-"), order.startswith("-")
+        chosen.sort(key=lambda p: p.key)
+        if field in ("issueCount", "lastIssueUpdatedDate"):
+            snap = self.snapshot()
+
+            def activity(p: JiraProject) -> int:
+                found = snap.by_project.get(p.key.upper(), set())
+                if field == "issueCount":
+                    return len(found)
+                return max((snap.views[i].updated_ms for i in found), default=0)
+
+            chosen.sort(key=activity, reverse=descending)
+        elif field == "name":
+            chosen.sort(key=lambda p: p.name.lower(), reverse=descending)
+        elif field == "owner":
+            people = self.data.people
+            chosen.sort(
+                key=lambda p: people[p.lead].name.lower() if p.lead in people else p.lead,
+                reverse=descending,
+            )
+        elif field == "key":
+            chosen.sort(key=lambda p: p.key, reverse=descending)
+        # category, archivedDate, deletedDate: no project has one; the key order stands
 
     def project(self, request: Request, api: str, key: str) -> Response:
         """Return a project with its lead, components, issue types and versions."""

@@ -175,6 +175,34 @@ def _status(status: JiraStatus, ctx: Context) -> dict[str, Any]:
     }
 
 
+def transitions_json(status: JiraStatus, ctx: Context) -> list[dict[str, Any]]:
+    """Return the transitions an issue in ``status`` offers (``expand=transitions``).
+
+    The sandbox's workflow lets every status move to every other one, as Jira's
+    "allow all statuses to transition to this one" global transitions do: one
+    transition per other status, named after it.
+    """
+    return _kept(ctx, ("transitions", status.id), lambda: _transitions(status, ctx))
+
+
+def _transitions(current: JiraStatus, ctx: Context) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": str(10 * number + 1),
+            "name": status.name,
+            "to": status_json(status, ctx),
+            "hasScreen": False,
+            "isGlobal": True,
+            "isInitial": False,
+            "isAvailable": True,
+            "isConditional": False,
+            "looped": False,
+        }
+        for number, status in enumerate(ctx.data.statuses, start=1)
+        if status.id != current.id
+    ]
+
+
 def issuetype_json(name: str, ctx: Context) -> dict[str, Any]:
     """Return an issue type by name."""
     return _kept(ctx, ("issuetype", name), lambda: _issuetype(name, ctx))
@@ -307,6 +335,81 @@ def worklog_field(view: IssueView, ctx: Context) -> dict[str, Any]:
     }
 
 
+def estimates(view: IssueView) -> tuple[int | None, int | None]:
+    """Return the original and remaining estimates in seconds (remaining derived if unset)."""
+    original = view.state.get("original_estimate")
+    remaining = view.state.get("remaining_estimate")
+    if remaining is None and original is not None:
+        remaining = max(int(original) - view.time_spent, 0)
+    return original, remaining
+
+
+EXTRA_FIELDS = frozenset(
+    {
+        "comment",
+        "votes",
+        "watches",
+        "subtasks",
+        "issuelinks",
+        "versions",
+        "attachment",
+        "environment",
+        "security",
+        "lastViewed",
+        "workratio",
+        "progress",
+        "aggregateprogress",
+        "aggregatetimeoriginalestimate",
+        "aggregatetimeestimate",
+        "timetracking",
+    }
+)
+"""Fields ``*all`` returns that a scenario never fills: rendered only when asked for."""
+
+
+def extra_fields(view: IssueView, ctx: Context) -> dict[str, Any]:
+    """Return the ``EXTRA_FIELDS`` of an issue, as Jira shows them on an issue without
+    comments, votes, watchers, links, sub-tasks, attachments or affected versions."""
+    original, remaining = estimates(view)
+    spent = view.time_spent
+    total = spent + (remaining or 0)
+    progress: dict[str, Any] = {"progress": spent, "total": total}
+    if total:
+        progress["percent"] = spent * 100 // total
+    tracking: dict[str, Any] = {}
+    if original is not None:
+        tracking["originalEstimate"] = duration(int(original))
+    if remaining is not None:
+        tracking["remainingEstimate"] = duration(int(remaining))
+    if spent:
+        tracking["timeSpent"] = duration(spent)
+    if original is not None:
+        tracking["originalEstimateSeconds"] = original
+    if remaining is not None:
+        tracking["remainingEstimateSeconds"] = remaining
+    if spent:
+        tracking["timeSpentSeconds"] = spent
+    issue = f"{ctx.rest}/issue/{view.key}"
+    return {
+        "comment": {"comments": [], "maxResults": 0, "total": 0, "startAt": 0},
+        "votes": {"self": f"{issue}/votes", "votes": 0, "hasVoted": False},
+        "watches": {"self": f"{issue}/watchers", "watchCount": 0, "isWatching": False},
+        "subtasks": [],
+        "issuelinks": [],
+        "versions": [],
+        "attachment": [],
+        "environment": None,
+        "security": None,
+        "lastViewed": None,
+        "workratio": spent * 100 // int(original) if original else -1,
+        "progress": progress,
+        "aggregateprogress": dict(progress),
+        "aggregatetimeoriginalestimate": original,
+        "aggregatetimeestimate": remaining,
+        "timetracking": tracking,
+    }
+
+
 def render_fields(view: IssueView, snap: Snapshot, ctx: Context) -> dict[str, Any]:
     """Return every field of an issue but ``worklog`` (cached until the issue changes)."""
     cache_key = (ctx.base, ctx.api, ctx.zone.key, ctx.cloud)
@@ -316,10 +419,7 @@ def render_fields(view: IssueView, snap: Snapshot, ctx: Context) -> dict[str, An
     data, state = ctx.data, view.state
     project = data.projects.get(view.project)
     versions = [data.versions[v] for v in view.fix_versions if v in data.versions]
-    original = state.get("original_estimate")
-    remaining = state.get("remaining_estimate")
-    if remaining is None and original is not None:
-        remaining = max(int(original) - view.time_spent, 0)
+    original, remaining = estimates(view)
     resolution = state.get("resolution") or ("Done" if view.status.category == "done" else None)
     fields: dict[str, Any] = {
         "summary": state.get("summary", ""),
@@ -385,9 +485,12 @@ def issue_json(
     if wanted is None or wanted:
         fields = render_fields(view, snap, ctx)
         if wanted is None:
-            fields = {**fields, "worklog": worklog_field(view, ctx)}
+            fields = {**fields, **extra_fields(view, ctx), "worklog": worklog_field(view, ctx)}
         else:
             fields = {k: v for k, v in fields.items() if k in wanted}
+            if not wanted.isdisjoint(EXTRA_FIELDS):
+                extra = extra_fields(view, ctx)
+                fields.update((k, v) for k, v in extra.items() if k in wanted)
             if "worklog" in wanted:  # rendered only when asked: it is the costly one
                 fields["worklog"] = worklog_field(view, ctx)
         result["fields"] = fields

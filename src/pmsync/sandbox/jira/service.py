@@ -68,6 +68,8 @@ class JiraService(JiraMetadataHandlers, Service):
         _rule("/worklog/updated", "worklogs_updated"),
         _rule("/worklog/deleted", "worklogs_deleted"),
         _rule("/worklog/list", "worklog_list", ("POST",)),
+        _rule("/project", "projects"),
+        _rule("/project/search", "project_search"),
         _rule("/project/<key>", "project"),
         _rule("/project/<key>/versions", "project_versions"),
         _rule("/project/<key>/version", "project_version_page"),
@@ -314,10 +316,12 @@ class JiraService(JiraMetadataHandlers, Service):
         cap: int | None,
     ) -> list[Any]:
         with_changelog = "changelog" in expand
+        with_transitions = "transitions" in expand
         shape = (
             *(ctx.base, ctx.api, ctx.zone.key, ctx.cloud),
             None if wanted is None else frozenset(wanted),
             with_changelog,
+            with_transitions,
             cap,
         )
         issues: list[Any] = []
@@ -328,6 +332,8 @@ class JiraService(JiraMetadataHandlers, Service):
                 continue
             view = snap.views[index]
             issue = payloads.issue_json(view, snap, ctx, wanted)
+            if with_transitions:
+                issue["transitions"] = payloads.transitions_json(view.status, ctx)
             if with_changelog:
                 issue["changelog"] = changelog.embedded(view, ctx, cap)
             issues.append(snap.remember_encoded(index, shape, encode_json(issue)))
