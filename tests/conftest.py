@@ -10,15 +10,23 @@ afterwards.
 
 Other test modules use the fixtures ``db_backend``, ``db_url``, ``store`` and
 ``make_store`` (a factory for more stores on the same database: replicas,
-reopening after a crash).
+reopening after a crash). ``module_db_url`` is a database of each backend that
+the tests of one module share, and ``synced`` the module's ``shared`` sandbox
+world (a fixture the module defines) synced into it once, for tests that only
+read it.
+
+This folder is put on ``sys.path`` so that test modules can import the shared
+helpers beside them (``worlds``: the sandbox worlds of the end-to-end tests).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -26,6 +34,8 @@ from sqlalchemy.engine import make_url
 
 from pmsync.connectors import Clock, utc_now
 from pmsync.store import Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 PG_ENV = "PMSYNC_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -63,6 +73,17 @@ def db_url(db_backend: str, tmp_path: Path) -> Iterator[str]:
         yield from _postgres_schema_url()
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A URL to an empty database of each backend, shared by the tests of one module."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'pmsync.db'}"
+    else:
+        yield from _postgres_schema_url()
+
+
 @pytest.fixture
 def make_store(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Store]]:
     """Return a factory of migrated stores on ``db_url``; all are closed afterwards."""
@@ -83,3 +104,17 @@ def make_store(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Store]]:
 def store(make_store: Callable[..., Store]) -> Store:
     """A migrated store on a database of this test's own, on each backend."""
     return make_store()
+
+
+@pytest.fixture(scope="module")
+def synced(
+    shared: Any, module_db_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
+    """The module's ``shared`` world synced once into a store of each backend, to be read."""
+    store = Store.open(module_db_url, var_dir=tmp_path_factory.mktemp("var"))
+    try:
+        store.upgrade()
+        shared.sync(store)
+        yield store
+    finally:
+        store.close()

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import func, select
 from typer.testing import CliRunner
+from worlds import SandboxWorld
 
 from pmsync import model
 from pmsync.cli import app
-from pmsync.config import load_config
-from pmsync.connectors import load_connectors
 from pmsync.daemon.hooks import Hooks, accepted_arguments
 from pmsync.health import (
     load_figures,
@@ -39,65 +37,27 @@ from pmsync.health import (
 )
 from pmsync.metrics.reporting import metrics_for_reports
 from pmsync.plan import refresh_plan, set_baseline
-from pmsync.sandbox.app import Sandbox
-from pmsync.sandbox.configout import ROLE_NAMES, write_config
-from pmsync.sandbox.generator import generate
+from pmsync.sandbox.configout import ROLE_NAMES
 from pmsync.store import Store
-from pmsync.sync import sync_configured
+from pmsync.sync import SyncReport
 
 
-def _due_on_as_datetimes(scenario: Any) -> None:
-    """Work around a sandbox bug (as test_plan_e2e does): a pushed GitHub ``due_on`` is
-    text in the milestone's history, which the imitation cannot render once the clock passes."""
-    for repo in scenario.github.repositories:
-        for milestone in repo.milestones:
-            for change in milestone.history:
-                if isinstance(change.set.get("due_on"), str):
-                    text = change.set["due_on"].replace("Z", "+00:00")
-                    change.set["due_on"] = datetime.fromisoformat(text)
-
-
-class World:
+class World(SandboxWorld):
     """Three generated projects served by the sandbox, with the config an admin would get."""
 
     def __init__(self, root: Path) -> None:
-        self.scenario = generate(projects=3, items=180, seed=5)
-        _due_on_as_datetimes(self.scenario)
-        self.box = Sandbox(self.scenario).start()
-        self.config_dir = root / "config"
-        write_config(self.scenario, self.box.endpoints(), self.config_dir, var_dir=root / "var")
-        self.config = load_config(self.config_dir, load_connectors())
-
-    @property
-    def now(self) -> datetime:
-        return self.box.clock.now()
+        super().__init__(root, projects=3, items=180, seed=5)
 
     @property
     def today(self) -> date:
         return self.now.date()  # the generated config's time zone is UTC
 
-    def edit_project(self, key: str, change: Callable[[dict[str, Any]], None]) -> None:
-        path = self.config_dir / "projects" / f"{key.lower()}.yaml"
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        change(data)
-        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
-        self.config = load_config(self.config_dir, load_connectors())
-
-    def sync(self, store: Store) -> None:
-        report = sync_configured(self.config, store, now=self.box.clock.now, sleep=lambda s: None)
-        assert report.ok, [(r.source, r.stream, r.error) for r in report.results if r.error]
+    def sync(self, store: Store, **options: Any) -> SyncReport:
+        report = super().sync(store, **options)
         refresh_plan(store, self.config, self.box.clock.now)
+        return report
 
     # --- the scenario, as of the clock ----------------------------------------------
-
-    def jira_issues(self, project: str) -> list[dict[str, Any]]:
-        found = []
-        for issue in self.scenario.jira.issues:
-            if issue.visible_at(self.now):
-                state = issue.state_at({"project": issue.project, **issue.fields}, self.now)
-                if state["project"] == project:
-                    found.append({"issue": issue, **state})
-        return found
 
     def milestone_scope(self, project: str) -> dict[str, dict[str, int]]:
         """Milestone name → items per tool and open items, from the scenario."""
@@ -115,10 +75,7 @@ class World:
                 entry = found.setdefault(names[vid], {"jira": 0, "github": 0, "open": 0})
                 entry["jira"] += 1
                 entry["open"] += issue["status"] != "Done"
-        repo_name = next(p for p in self.scenario.projects if p.key == project).github_repositories[
-            0
-        ]
-        repo = next(r for r in self.scenario.github.repositories if r.full_name == repo_name)
+        repo = self.repository(project)
         titles = {
             m.number: m.state_at({"title": m.title}, self.now)["title"]
             for m in repo.milestones
@@ -165,18 +122,16 @@ class World:
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """A world the tests only read (each syncs it into a store of its own)."""
-    made = World(tmp_path_factory.mktemp("health") / "world")
-    yield made
-    made.box.stop()
+    """A world the tests only read (``synced``, in conftest, syncs it once per backend)."""
+    with World(tmp_path_factory.mktemp("health") / "world") as made:
+        yield made
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     """A world of this test's own, for tests that move its clock or edit its config."""
-    made = World(tmp_path / "world")
-    yield made
-    made.box.stop()
+    with World(tmp_path / "world") as made:
+        yield made
 
 
 def current_milestone(health: Any, today: date) -> Any:
@@ -186,10 +141,9 @@ def current_milestone(health: Any, today: date) -> Any:
 
 
 def test_a_milestone_fed_from_jira_and_github_shows_the_combined_scope_in_the_forecast(
-    shared: World, make_store: Callable[..., Store]
+    shared: World, synced: Store
 ) -> None:
-    store = make_store()
-    shared.sync(store)
+    store = synced
     loaded = load_inputs(
         store, shared.config, ["PAY", "CRM"], as_of=shared.today, now=shared.box.clock.now
     )
@@ -213,10 +167,9 @@ def test_a_milestone_fed_from_jira_and_github_shows_the_combined_scope_in_the_fo
 
 
 def test_the_actual_cost_from_worklogs_equals_the_hand_computed_figure(
-    shared: World, make_store: Callable[..., Store]
+    shared: World, synced: Store
 ) -> None:
-    store = make_store()
-    shared.sync(store)
+    store = synced
     past = shared.today - timedelta(days=40)
     for key in ("PAY", "MOB"):
         for day in (shared.today, past):
@@ -237,10 +190,9 @@ def test_the_actual_cost_from_worklogs_equals_the_hand_computed_figure(
 
 
 def test_the_slipping_milestone_is_far_less_likely_on_time_than_the_on_time_one(
-    shared: World, make_store: Callable[..., Store]
+    shared: World, synced: Store
 ) -> None:
-    store = make_store()
-    shared.sync(store)
+    store = synced
     health = load_portfolio_health(
         store, shared.config, as_of=shared.today, now=shared.box.clock.now
     )
@@ -255,10 +207,9 @@ def test_the_slipping_milestone_is_far_less_likely_on_time_than_the_on_time_one(
 
 
 def test_the_overspending_project_shows_a_cpi_below_one_and_a_negative_vac(
-    shared: World, make_store: Callable[..., Store]
+    shared: World, synced: Store
 ) -> None:
-    store = make_store()
-    shared.sync(store)
+    store = synced
     figures = load_figures(store, shared.config, as_of=shared.today, now=shared.box.clock.now)
     mob = figures["MOB"]
     p = mob.health.project

@@ -13,20 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from worlds import SandboxWorld, store_projects
 
-from pmsync import model
-from pmsync.config import load_config
 from pmsync.config.projects import MeetingCadence
-from pmsync.connectors import load_connectors
 from pmsync.meetings import cadence_report, link_meetings, load_meetings, upcoming_meetings
 from pmsync.meetings.overview import meetings_overview
 from pmsync.meetings.rows import Meeting, scheduled_start
-from pmsync.sandbox.app import Sandbox
-from pmsync.sandbox.configout import write_config
-from pmsync.sandbox.generator import generate
 from pmsync.store import Store
-from pmsync.sync import sync_configured
-from pmsync.upsert import insert_for
 
 WEEKLY = MeetingCadence(kind="status_meeting", every="1w", title_patterns=["PAY weekly status*"])
 TUE = datetime(2026, 2, 3, 9, tzinfo=UTC)  # a Tuesday, 10:00 in Berlin
@@ -159,43 +152,18 @@ def _leave(row: Meeting) -> Meeting:
 # --- the sandbox's weekly status series ----------------------------------------------
 
 
-class World:
-    """A generated scenario served by the sandbox, with the config written for it."""
-
-    def __init__(self, root: Path) -> None:
-        self.scenario = generate(projects=2, items=80, seed=23)
-        self.box = Sandbox(self.scenario).start()
-        write_config(self.scenario, self.box.endpoints(), root / "config", var_dir=root / "var")
-        self.config = load_config(root / "config", load_connectors())
-
-    def sync(self, store: Store) -> None:
-        report = sync_configured(self.config, store, now=self.box.clock.now, sleep=lambda s: None)
-        assert report.ok, [(r.source, r.stream, r.error) for r in report.results if r.error]
-        store_projects(store, self.config)
-
-
-def store_projects(store: Store, config: Any) -> None:
-    """Store the configured projects' rows, as the plan refresh (``pmsync.plan``) does."""
-    table = model.table_of(model.Project)
-    with store.transaction() as conn:
-        for project in config.projects.values():
-            values = {"key": project.key, "name": project.name, "updated_at": store.now()}
-            stmt = insert_for(conn, table).values(**values)
-            conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
-
-
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    made = World(tmp_path / "world")
-    yield made
-    made.box.stop()
+def world(tmp_path: Path) -> Iterator[SandboxWorld]:
+    with SandboxWorld(tmp_path / "world", projects=2, items=80, seed=23) as made:
+        yield made
 
 
 def test_the_sandbox_status_series_shows_one_moved_and_one_cancelled_meeting(
-    world: World, make_store: Callable[..., Store]
+    world: SandboxWorld, make_store: Callable[..., Store]
 ) -> None:
     store = make_store()
     world.sync(store)
+    store_projects(store, world.config)
     link_meetings(store, world.config, world.box.clock.now)
     now = world.box.clock.now()
     for project in world.scenario.projects:

@@ -18,20 +18,15 @@ from typing import Any
 import pytest
 import yaml
 from sqlalchemy import select
+from worlds import SandboxWorld, store_projects
 
 from pmsync import model
 from pmsync.config import Config, load_config
-from pmsync.connectors import load_connectors
 from pmsync.meetings import link_meetings, load_meetings
 from pmsync.people import link_people
 from pmsync.records import CalendarEvent, Page, PersonRef
-from pmsync.sandbox.app import Sandbox
-from pmsync.sandbox.configout import write_config
-from pmsync.sandbox.generator import generate
-from pmsync.sandbox.scenario import Scenario
 from pmsync.store import Store
-from pmsync.sync import sync_configured
-from pmsync.upsert import insert_for
+from pmsync.sync import SyncReport
 
 
 def config_id(person: str) -> str:
@@ -39,48 +34,31 @@ def config_id(person: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", person)
 
 
-class World:
-    """A generated scenario served by the sandbox, with the config written for it."""
+class World(SandboxWorld):
+    """Three generated projects served by the sandbox, with the config written for it."""
 
     def __init__(self, root: Path) -> None:
-        self.scenario: Scenario = generate(projects=3, items=120, seed=11)
-        self.box = Sandbox(self.scenario).start()
-        self.config_dir = root / "config"
-        write_config(self.scenario, self.box.endpoints(), self.config_dir, var_dir=root / "var")
-        self.config: Config = load_config(self.config_dir, load_connectors())
+        super().__init__(root, projects=3, items=120, seed=11)
 
-    def sync(self, store: Store) -> None:
-        report = sync_configured(
-            self.config, store, now=self.box.clock.now, sleep=lambda seconds: None
-        )
-        assert report.ok, [(r.source, r.stream, r.error) for r in report.results if r.error]
+    def sync(self, store: Store, **options: Any) -> SyncReport:
+        report = super().sync(store, **options)
         store_projects(store, self.config)
+        return report
 
     def add_project_calendars(self) -> None:
         """Give each project file its own calendar, as an admin would."""
         for project in self.scenario.projects:
-            path = self.config_dir / "projects" / f"{project.key.lower()}.yaml"
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            name = f"projects/{project.key.lower()}.yaml"
+            data = self.read(name)
             data["calendars"] = [{"source": "gcal", "calendar": project.calendars[0]}]
-            path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-        self.config = load_config(self.config_dir, load_connectors())
-
-
-def store_projects(store: Store, config: Config) -> None:
-    """Store the configured projects' rows, as the plan refresh (``pmsync.plan``) does."""
-    table = model.table_of(model.Project)
-    with store.transaction() as conn:
-        for project in config.projects.values():
-            values = {"key": project.key, "name": project.name, "updated_at": store.now()}
-            stmt = insert_for(conn, table).values(**values)
-            conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+            self.write(name, data)
+        self.reload()
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    made = World(tmp_path / "world")
-    yield made
-    made.box.stop()
+    with World(tmp_path / "world") as made:
+        yield made
 
 
 def people_keys(store: Store) -> dict[int, str | None]:

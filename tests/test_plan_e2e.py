@@ -17,14 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 from typer.testing import CliRunner
+from worlds import SandboxWorld
 
 from pmsync import model
 from pmsync.cli import app
-from pmsync.config import load_config
-from pmsync.connectors import load_connectors
 from pmsync.plan import (
     cost_ledgers,
     load_items,
@@ -35,72 +33,28 @@ from pmsync.plan import (
     set_baseline,
 )
 from pmsync.plan.baselines import plan_changes
-from pmsync.sandbox.app import Sandbox
-from pmsync.sandbox.configout import ROLE_NAMES, write_config
-from pmsync.sandbox.generator import generate
+from pmsync.sandbox.configout import ROLE_NAMES
 from pmsync.sandbox.generator.base import build
 from pmsync.sandbox.scenario import GitHubCommit, GitHubIssue, GitHubMilestone, GitHubPullRef
 from pmsync.store import Store
-from pmsync.sync import sync_configured
 
 HOSTILE = "[bold]Launch[/bold] <script>alert(1)</script> [red]x"
 
 
-def _due_on_as_datetimes(scenario: Any) -> None:
-    """Work around a sandbox bug: a pushed GitHub ``due_on`` is written as text in the
-    milestone's history, and the GitHub imitation cannot render it once the clock passes."""
-    for repo in scenario.github.repositories:
-        for milestone in repo.milestones:
-            for change in milestone.history:
-                if isinstance(change.set.get("due_on"), str):
-                    text = change.set["due_on"].replace("Z", "+00:00")
-                    change.set["due_on"] = datetime.fromisoformat(text)
-
-
-class World:
-    """A generated scenario served by the sandbox, with the config an admin would get."""
+class World(SandboxWorld):
+    """Two generated projects served by the sandbox, with the config an admin would get."""
 
     def __init__(self, root: Path, edit: Callable[[Any], Any] | None = None) -> None:
-        self.scenario = generate(projects=2, items=120, seed=5)
-        _due_on_as_datetimes(self.scenario)
-        self.edited = edit(self.scenario) if edit is not None else None
-        self.box = Sandbox(self.scenario).start()
-        self.config_dir = root / "config"
-        write_config(self.scenario, self.box.endpoints(), self.config_dir, var_dir=root / "var")
-        self.config = load_config(self.config_dir, load_connectors())
+        super().__init__(root, projects=2, items=120, seed=5, edit=edit)
 
-    @property
-    def now(self) -> datetime:
-        return self.box.clock.now()
-
-    def edit_project(self, key: str, change: Callable[[dict[str, Any]], None]) -> None:
-        path = self.config_dir / "projects" / f"{key.lower()}.yaml"
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        change(data)
-        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
-        self.config = load_config(self.config_dir, load_connectors())
-
-    def sync(self, store: Store) -> Any:
+    def sync(self, store: Store, **options: Any) -> Any:
         """Sync (which refreshes the plan), then refresh again: that must find nothing new."""
-        report = sync_configured(self.config, store, now=self.box.clock.now, sleep=lambda s: None)
-        assert report.ok, [(r.source, r.stream, r.error) for r in report.results if r.error]
+        super().sync(store, **options)
         again = refresh_plan(store, self.config, self.box.clock.now)
         assert not again.changed, again
         return again
 
     # --- the scenario, as of the clock ----------------------------------------------
-
-    def jira_issues(self, project: str) -> list[dict[str, Any]]:
-        found = []
-        for issue in self.scenario.jira.issues:
-            if not issue.visible_at(self.now):
-                continue
-            state = issue.state_at(
-                {"key": issue.key, "project": issue.project, **issue.fields}, self.now
-            )
-            if state["project"] == project:
-                found.append({"issue": issue, **state})
-        return found
 
     def versions(self, project: str) -> dict[str, dict[str, Any]]:
         jira = next(p for p in self.scenario.jira.projects if p.key == project)
@@ -109,12 +63,6 @@ class World:
             for v in jira.versions
             if v.visible_at(self.now)
         }
-
-    def repository(self, project: str) -> Any:
-        full_name = next(p for p in self.scenario.projects if p.key == project).github_repositories[
-            0
-        ]
-        return next(r for r in self.scenario.github.repositories if r.full_name == full_name)
 
     def github_issues(self, project: str) -> list[dict[str, Any]]:
         repo = self.repository(project)
@@ -134,9 +82,15 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    made = World(tmp_path / "world")
-    yield made
-    made.box.stop()
+    with World(tmp_path / "world") as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A world the tests only read (``synced``, in conftest, syncs it once per backend)."""
+    with World(tmp_path_factory.mktemp("plan") / "world") as made:
+        yield made
 
 
 def _day(value: Any) -> date:
@@ -174,10 +128,9 @@ def milestone_rows(store: Store, project: str) -> dict[str, Any]:
 
 
 def test_a_milestone_fed_from_jira_and_github_shows_their_combined_scope(
-    world: World, make_store: Callable[..., Store]
+    shared: World, synced: Store
 ) -> None:
-    store = make_store()
-    world.sync(store)
+    world, store = shared, synced
     for project in ("PAY", "CRM"):
         expected = expected_scope(world, project)
         both = [n for n, e in expected.items() if e["jira"] and e["github"]]
@@ -422,9 +375,8 @@ def _add_links_and_hostile_milestone(scenario: Any) -> int:
 
 @pytest.fixture
 def linked_world(tmp_path: Path) -> Iterator[World]:
-    made = World(tmp_path / "world", edit=_add_links_and_hostile_milestone)
-    yield made
-    made.box.stop()
+    with World(tmp_path / "world", edit=_add_links_and_hostile_milestone) as made:
+        yield made
 
 
 def test_a_commit_naming_pay_12_and_a_pr_fixing_an_issue_are_linked(
@@ -467,9 +419,11 @@ def test_milestones_only_in_the_tools_appear_with_their_dates_and_scope(
     assert row.scope_items == entry["jira"] + entry["github"]
 
 
-def test_refreshing_twice_changes_nothing(world: World, make_store: Callable[..., Store]) -> None:
-    store = make_store()
-    first = world.sync(store)  # sync_configured refreshed the plan; this refresh found nothing
+def test_refreshing_twice_changes_nothing(shared: World, synced: Store) -> None:
+    world, store = shared, synced
+    # the store was synced (which refreshed the plan) and refreshed again, finding nothing
+    first = refresh_plan(store, world.config, world.box.clock.now)
+    assert not first.changed, first
     assert first.items_in_projects > 0 and first.milestones == 10
 
     def dump() -> dict[str, list[tuple[str, ...]]]:

@@ -19,56 +19,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from worlds import SandboxWorld
 
 from pmsync.alerts import list_alerts, run_check
-from pmsync.config import Config, load_config
-from pmsync.connectors import load_connectors
 from pmsync.plan import set_baseline
 from pmsync.rules import evaluate_projects, evaluate_rules
-from pmsync.sandbox.app import Sandbox
-from pmsync.sandbox.configout import write_config
-from pmsync.sandbox.generator import generate
 from pmsync.store import Store
-from pmsync.sync import sync_configured
 
 SLIPPING = OVERSPENDING = "CRM"
 ON_TIME = "PAY"
 
 
-def _due_on_as_datetimes(scenario: Any) -> None:
-    """Work around a sandbox bug (as test_plan_e2e does): a pushed GitHub ``due_on`` is
-    text in the milestone's history, which the GitHub imitation cannot render."""
-    for repo in scenario.github.repositories:
-        for milestone in repo.milestones:
-            for change in milestone.history:
-                if isinstance(change.set.get("due_on"), str):
-                    text = change.set["due_on"].replace("Z", "+00:00")
-                    change.set["due_on"] = datetime.fromisoformat(text)
-
-
-class World:
+class World(SandboxWorld):
     """Two generated projects served by the sandbox, with a config pointing at it."""
 
     def __init__(self, root: Path) -> None:
-        self.scenario = generate(projects=2, items=120, seed=5)
-        _due_on_as_datetimes(self.scenario)
-        self.box = Sandbox(self.scenario).start()
-        config_dir = root / "config"
-        write_config(self.scenario, self.box.endpoints(), config_dir, var_dir=root / "var")
-        settings = yaml.safe_load((config_dir / "pmsync.yaml").read_text())
+        super().__init__(root, projects=2, items=120, seed=5)
+        settings = self.read("pmsync.yaml")
         settings["routing"] = {"pending": "0s"}  # fire at the first check: no receivers needed
-        (config_dir / "pmsync.yaml").write_text(yaml.safe_dump(settings))
-        self.config: Config = load_config(config_dir, load_connectors())
-
-    def now(self) -> datetime:
-        return self.box.clock.now()
-
-    def sync(self, store: Store, **options: Any) -> None:
-        report = sync_configured(
-            self.config, store, now=self.box.clock.now, sleep=lambda s: None, **options
-        )
-        assert report.ok, [(r.source, r.stream, r.error) for r in report.results if r.error]
+        self.write("pmsync.yaml", settings)
+        self.reload()
 
     def pushed_at(self) -> datetime:
         """Return when Jira pushes the slipping project's current release (after the clock)."""
@@ -77,15 +47,14 @@ class World:
             change.at
             for version in jira.versions
             for change in version.history
-            if "release_date" in change.set and change.at > self.now()
+            if "release_date" in change.set and change.at > self.now
         )
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    made = World(tmp_path / "world")
-    yield made
-    made.box.stop()
+    with World(tmp_path / "world") as made:
+        yield made
 
 
 def rules_of(findings: list[Any], project: str) -> dict[str, list[Any]]:
@@ -126,7 +95,7 @@ def test_the_sandbox_story_fires_then_moves_on(
     firing = {a.fingerprint for a in list_alerts(store, states=("firing",))}
     assert firing == {f.fingerprint for f in first}
 
-    world.box.advance(world.pushed_at() - world.now() + timedelta(days=1))
+    world.box.advance(world.pushed_at() - world.now + timedelta(days=1))
     world.sync(store)
     later = evaluate_rules(store, world.config, world.box.clock.now)
     changed = rules_of(later, SLIPPING).get("unapproved_plan_change")

@@ -9,6 +9,8 @@ world at the same simulated time.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import random
 import signal
@@ -23,16 +25,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from worlds import SandboxWorld
 
 from pmsync import model
-from pmsync.config import Config, load_config
-from pmsync.connectors import load_connectors
-from pmsync.sandbox.app import Sandbox
-from pmsync.sandbox.configout import write_config
-from pmsync.sandbox.generator import generate
 from pmsync.sandbox.server import FaultPlan
 from pmsync.store import Store
-from pmsync.sync import SyncReport, sync_configured
 
 Snapshot = dict[str, dict[str, str]]
 
@@ -65,36 +62,14 @@ def counted(store: Store, cls: type[Any], source: str) -> int:
         )
 
 
-class World:
-    """A generated scenario served by the sandbox, with a config pointing at it."""
-
-    def __init__(
-        self, root: Path, faults: FaultPlan | None = None, seed: int = 5, items: int = 120
-    ) -> None:
-        self.scenario = generate(projects=2, items=items, seed=seed)
-        self.box = Sandbox(self.scenario, faults=faults or FaultPlan()).start()
-        self.root = root
-        self.config_dir = root / "config"
-        write_config(self.scenario, self.box.endpoints(), self.config_dir, var_dir=root / "var")
-        self.config: Config = load_config(self.config_dir, load_connectors())
-
-    def sync(self, store: Store, **options: Any) -> SyncReport:
-        options.setdefault("sleep", lambda seconds: None)
-        options.setdefault("now", self.box.clock.now)  # the simulated world's time
-        report = sync_configured(self.config, store, **options)
-        assert report.ok, [(r.source, r.stream, r.error) for r in report.results if r.error]
-        return report
-
-
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    made = World(tmp_path / "world")
-    yield made
-    made.box.stop()
+def world(tmp_path: Path) -> Iterator[SandboxWorld]:
+    with SandboxWorld(tmp_path / "world") as made:
+        yield made
 
 
 def test_a_full_sync_stores_exactly_the_scenario(
-    world: World, make_store: Callable[..., Store]
+    world: SandboxWorld, make_store: Callable[..., Store]
 ) -> None:
     store = make_store()
     world.sync(store, full=True)
@@ -127,7 +102,7 @@ def test_a_full_sync_stores_exactly_the_scenario(
 
 
 def test_incremental_sync_after_days_equals_a_clean_full_sync(
-    world: World, make_store: Callable[..., Store]
+    world: SandboxWorld, make_store: Callable[..., Store]
 ) -> None:
     incremental = make_store()
     world.sync(incremental, full=True)
@@ -140,7 +115,7 @@ def test_incremental_sync_after_days_equals_a_clean_full_sync(
 
 
 def test_an_unchanged_sync_costs_one_request_per_stream_and_304s_on_github(
-    world: World, make_store: Callable[..., Store]
+    world: SandboxWorld, make_store: Callable[..., Store]
 ) -> None:
     store = make_store()
     world.sync(store, full=True)
@@ -170,9 +145,10 @@ def test_ten_percent_faults_end_with_the_same_data(
     plan = FaultPlan.parse(
         "rate=0.1,kinds=429+429-date+500+502+503+reset+truncated+malformed,seed=9,retry_after=2"
     )
-    faulty = World(tmp_path / "faulty", faults=plan)
-    clean_world = World(tmp_path / "clean")
-    try:
+    with (
+        SandboxWorld(tmp_path / "faulty", faults=plan) as faulty,
+        SandboxWorld(tmp_path / "clean") as clean_world,
+    ):
         waits: list[float] = []
         store = make_store()
         report = faulty.sync(store, full=True, sleep=waits.append)
@@ -184,20 +160,14 @@ def test_ten_percent_faults_end_with_the_same_data(
         clean = make_store()
         clean_world.sync(clean, full=True)
         assert snapshot(store) == snapshot(clean)
-    finally:
-        faulty.box.stop()
-        clean_world.box.stop()
 
 
 @pytest.mark.slow
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     tmp_path: Path, make_store: Callable[..., Store], db_url: str
 ) -> None:
-    world = World(tmp_path / "world", items=300)
-    try:
-        check_sigkill_trials(world, make_store, db_url)
-    finally:
-        world.box.stop()
+    with SandboxWorld(tmp_path / "world", items=300) as world:
+        check_sigkill_trials(world, make_store, db_url, tmp_path)
 
 
 def latest_run_id(store: Store) -> int:
@@ -212,35 +182,93 @@ def pages_stored(store: Store, *, after_run: int) -> int:
     return int(total or 0)
 
 
-def check_sigkill_trials(world: World, make_store: Callable[..., Store], db_url: str) -> None:
+class ForkedCli:
+    """``pmsync`` commands, each in a process of its own, forked from one that has imported
+    pmsync and its connectors already (``tests/forked_cli.py``): a trial costs the command,
+    not Python's start. Each child is killed, and reports its exit, like a subprocess."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        script = Path(__file__).with_name("forked_cli.py")
+        self.logs = logs
+        self.process = subprocess.Popen(
+            [sys.executable, str(script)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        self.runs = 0
+
+    def _answer(self, word: str) -> int:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().split()
+        assert line and line[0] == word, f"forked_cli.py answered {line!r}"
+        return int(line[1])
+
+    def start(self, *args: str) -> int:
+        """Start ``pmsync *args``; return its process id."""
+        assert self.process.stdin is not None
+        self.runs += 1
+        request = {"args": list(args), "stderr": str(self.stderr)}
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return self._answer("pid")
+
+    @property
+    def stderr(self) -> Path:
+        """The file the latest command writes its stderr to."""
+        return self.logs / f"run-{self.runs}.err"
+
+    def wait(self) -> int:
+        """Wait for the latest command to end; return its exit status (-9: SIGKILL)."""
+        return self._answer("exit")
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def running(pid: int) -> bool:
+    """Tell whether process ``pid`` has not been reaped yet."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def check_sigkill_trials(
+    world: SandboxWorld, make_store: Callable[..., Store], db_url: str, logs: Path
+) -> None:
     """Kill 20 syncs at random points, then check the next sync ends like a clean run."""
     store = make_store()
     env = {**os.environ, "PMSYNC_DATABASE_URL": db_url}
     rng = random.Random(20)
-    command = [sys.executable, "-m", "pmsync", "--config", str(world.config_dir), "sync"]
+    config = ["--config", str(world.config_dir)]
+    command = [sys.executable, "-m", "pmsync", *config, "sync"]
     subprocess.run([*command, "--full"], env=env, check=True, capture_output=True)
     full_pages = pages_stored(store, after_run=0)
     killed = 0
-    for trial in range(20):
-        # Kill after a random number of committed pages, so every kill lands mid-sync
-        # however fast or loaded the machine is.
-        mode = [] if trial % 4 == 3 else ["--full"]  # full passes also reconcile deletions
-        target = rng.randint(1, max(1, full_pages - 1))
-        last_run = latest_run_id(store)
-        process = subprocess.Popen(
-            [*command, *mode],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        while process.poll() is None and pages_stored(store, after_run=last_run) < target:
-            time.sleep(0.01)
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            killed += 1
-        _, err = process.communicate(timeout=60)
-        assert process.returncode in (0, -signal.SIGKILL), err
+    cli = ForkedCli(env, logs)
+    try:
+        for trial in range(20):
+            # Kill after a random number of committed pages, so every kill lands mid-sync
+            # however fast or loaded the machine is.
+            mode = [] if trial % 4 == 3 else ["--full"]  # full passes also reconcile deletions
+            target = rng.randint(1, max(1, full_pages - 1))
+            last_run = latest_run_id(store)
+            pid = cli.start(*config, "sync", *mode)
+            while running(pid) and pages_stored(store, after_run=last_run) < target:
+                time.sleep(0.01)
+            if running(pid):
+                with contextlib.suppress(ProcessLookupError):  # it may end meanwhile
+                    os.kill(pid, signal.SIGKILL)
+            code = cli.wait()
+            assert code in (0, -signal.SIGKILL), cli.stderr.read_text(errors="replace")
+            killed += code == -signal.SIGKILL
+    finally:
+        cli.close()
     assert killed >= 10, "the kills must land mid-sync to mean anything"
     world.sync(store)
     clean = make_store()
