@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -33,10 +33,14 @@ import yaml
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from bench.common import show
 from pmsync import model
 from pmsync.config import Config, load_config
 from pmsync.connectors import load_connectors
 from pmsync.health import load_portfolio_health, take_daily_snapshot
+from pmsync.reports.facts import Unavailable
+from pmsync.reports.jobs import generate_reports, workers_for
+from pmsync.rules import evaluate_rules
 from pmsync.store import Store
 from pmsync.upsert import upsert_rows
 
@@ -396,7 +400,59 @@ def main() -> None:
             f"{'take_daily_snapshot (' + str(result.rows) + ' rows)':<44}"
             f"{time.perf_counter() - started:>10.2f}"
         )
+        analysis(store, config, folder, args, counted, total)
         store.close()
+
+
+def _clocked(work: Callable[[], Any]) -> tuple[Any, float, float]:
+    """Run ``work``; return its result, wall seconds and this process's CPU seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = work()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def analysis(
+    store: Store,
+    config: Config,
+    folder: Path,
+    args: argparse.Namespace,
+    counted: dict[str, int],
+    metrics_seconds: float,
+) -> None:
+    """Time what the daemon's check and report jobs do on this store (issue 10, point 6)."""
+    now = lambda: NOW  # noqa: E731
+    findings, rules_wall, rules_cpu = _clocked(lambda: evaluate_rules(store, config, now))
+    out = folder / "site"
+    shutil.rmtree(out, ignore_errors=True)
+    written, reports_wall, reports_cpu = _clocked(
+        lambda: generate_reports(config, store, out, as_of=STATUS, now=now)
+    )
+    charts = sum(
+        1
+        for report in written.projects.values()
+        for chart in report.charts
+        if not isinstance(chart, Unavailable)
+    )
+    workers = workers_for(len(written.projects))
+    rows = [
+        ["metrics (load_portfolio_health)", f"{metrics_seconds:.1f}", ""],
+        ["rules (evaluate_rules, as `pmsync check`)", f"{rules_wall:.1f}", f"{rules_cpu:.1f}"],
+        [
+            f"reports ({len(written.projects)} projects + portfolio; html, md, json; "
+            f"{charts:,} charts; {workers} worker process{'es' if workers > 1 else ''})",
+            f"{reports_wall:.1f}",
+            f"{reports_cpu:.1f}",
+        ],
+        ["all three", f"{metrics_seconds + rules_wall + reports_wall:.1f}", ""],
+    ]
+    show(
+        f"Analysis: {counted['project']} projects, {counted['work_item']:,} work items "
+        f"({args.backend})",
+        ["stage", "wall s", "CPU s"],
+        rows,
+        f"{len(findings):,} findings; {len(written.paths):,} files written. CPU s: this "
+        "process's (report workers not counted). Goal: under 30 s on 2 cores.",
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pmsync.metrics.reporting import metrics_for_reports
 from pmsync.plan import refresh_plan
 from pmsync.reports.charts import render_chart
 from pmsync.reports.collect import NO_CALENDAR, collect_project
-from pmsync.reports.facts import Chart, MilestoneRow, Unavailable
+from pmsync.reports.facts import Chart, MilestoneRow, Point, Series, Unavailable
 from pmsync.reports.from_metrics import burnup_charts, fiscal_year_chart
 from pmsync.reports.render_html import render_html
 from pmsync.reports.render_json import to_data
@@ -197,3 +197,32 @@ def test_before_the_project_starts_the_burn_up_says_so(config: Config, store: St
     burnup = report.charts[0]
     assert isinstance(burnup, Unavailable)
     assert "the project starts on 2026-01-05, after the status date" in burnup.reason
+
+
+def test_a_chart_drawn_after_others_is_the_chart_drawn_on_a_fresh_figure(config: Config) -> None:
+    """Each thread reuses one figure; what one chart leaves on it never reaches the next."""
+    import threading
+
+    plan = config.projects["PAY"]
+    (burnup,) = burnup_charts(plan, (row(),), (history(),))
+    fy = fiscal_year_chart(health(config, [("1.1", date(2026, 2, 10), 15000.0)]), plan)
+    weeks = tuple(Point(AS_OF - timedelta(weeks=n), float(n % 4)) for n in range(8, -1, -1))
+    bars = Chart("throughput-PAY", "Throughput", "Items done per week.", "items",
+                 (Series("done", "bar", weeks),))  # fmt: skip
+    bare = Chart("bare-PAY", "Nothing drawn yet", "No points.", "EUR", (Series("PV", "plan", ()),),
+                 markers=(Point(AS_OF, 0.0),), marker_labels=("status date",))  # fmt: skip
+    charts = [burnup, fy, bars, bare]
+    assert all(isinstance(c, Chart) for c in charts)
+
+    def fresh(chart: Any) -> str:  # a new thread draws on a figure of its own, made for it
+        found: list[str] = []
+        worker = threading.Thread(target=lambda: found.append(render_chart(chart)))
+        worker.start()
+        worker.join()
+        return found[0]
+
+    alone = {c.id: fresh(c) for c in charts}
+    for order in (charts, charts[::-1], [bare, burnup, bars, fy, bare]):
+        for chart in order:
+            assert render_chart(chart) == alone[chart.id], chart.id
+    assert "legend" in alone["throughput-PAY"] and "legend" not in alone["bare-PAY"]

@@ -21,7 +21,13 @@ from collections.abc import Callable, Collection
 from datetime import date, datetime
 
 from pmsync.config import Config
-from pmsync.health.burn import FiscalYearBurn, MilestoneBurnup, fiscal_year_burn, load_burnups
+from pmsync.health.burn import (
+    FiscalYearBurn,
+    MilestoneBurnup,
+    fiscal_year_burn,
+    load_burnups,
+    load_portfolio_burnups,
+)
 from pmsync.health.figures import BudgetLine, MilestoneFigures, ProjectFigures, load_figures
 from pmsync.health.inputs_from_store import (
     LoadedProject,
@@ -61,6 +67,7 @@ __all__ = [
     "load_burnups",
     "load_figures",
     "load_inputs",
+    "load_portfolio_burnups",
     "load_portfolio_health",
     "load_project_health",
     "previous_snapshot",

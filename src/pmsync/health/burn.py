@@ -17,6 +17,8 @@ they got there:
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -27,8 +29,8 @@ from pmsync import model
 from pmsync.config import Config
 from pmsync.config import Project as ProjectPlan
 from pmsync.metrics.results import ProjectHealth, Series
-from pmsync.plan.frames import load_items
-from pmsync.plan.progress import scope_history
+from pmsync.plan.frames import ItemFrame, load_items
+from pmsync.plan.progress import ScopeSeries, scope_history
 from pmsync.store import Store
 
 
@@ -43,6 +45,10 @@ class MilestoneBurnup:
     done: tuple[int, ...]
 
 
+CHUNK_ITEMS = 20_000
+"""Items whose fix-version history is read in one statement (its IN list stays small)."""
+
+
 def load_burnups(
     store: Store, config: Config, key: str, *, as_of: date
 ) -> tuple[MilestoneBurnup, ...]:
@@ -52,34 +58,110 @@ def load_burnups(
     a milestone that never held an item by ``as_of`` is left out, and so is
     every milestone of a project the store does not hold yet.
     """
-    plan = config.projects[key]
-    if as_of < plan.start:
-        return ()
+    return load_portfolio_burnups(store, config, [key], as_of=as_of).get(key, ())
+
+
+def load_portfolio_burnups(
+    store: Store,
+    config: Config,
+    keys: Collection[str],
+    *,
+    as_of: date,
+    items: ItemFrame | None = None,
+) -> dict[str, tuple[MilestoneBurnup, ...]]:
+    """Return ``load_burnups`` of every project of ``keys`` in a few statements.
+
+    The items of all of them are read at once (or given: ``items``, the
+    ``load_items`` of these projects or more); their fix-version history in
+    groups of projects of about ``CHUNK_ITEMS`` items. A project that starts
+    after ``as_of`` or has no milestone in the store gets ``()``.
+    """
+    chosen = sorted(k for k in keys if as_of >= config.projects[k].start)
+    found: dict[str, tuple[MilestoneBurnup, ...]] = {k: () for k in keys}
+    if not chosen:
+        return found
     with store.session(readonly=True) as session:
         conn = session.connection()
         milestone, project = model.table_of(model.Milestone), model.table_of(model.Project)
-        rows: list[tuple[int, str]] = [
-            (int(r.id), str(r.name))
-            for r in conn.execute(
-                select(milestone.c.id, milestone.c.name)
-                .join(project, project.c.id == milestone.c.project_id)
-                .where(project.c.key == key)
-                .order_by(milestone.c.position, milestone.c.id)
-            )
-        ]
+        rows: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        ids: dict[str, int] = {}
+        for r in conn.execute(
+            select(project.c.key, project.c.id, milestone.c.id.label("mid"), milestone.c.name)
+            .join(project, project.c.id == milestone.c.project_id)
+            .where(project.c.key.in_(chosen))
+            .order_by(project.c.key, milestone.c.position, milestone.c.id)
+        ):
+            rows[str(r.key)].append((int(r.mid), str(r.name)))
+            ids[str(r.key)] = int(r.id)
         if not rows:
-            return ()
-        frame = load_items(conn, config, [key])
-        series = scope_history(
-            conn, frame, [mid for mid, _ in rows], plan.start, as_of, config.settings.timezone
-        )
+            return found
+        frame = items if items is not None else load_items(conn, config, sorted(rows))
+        for group in _groups(frame, sorted(rows), ids):
+            first = min(config.projects[k].start for k in group)
+            series = scope_history(
+                conn,
+                _rows_of(frame, [ids[k] for k in group]),
+                [mid for k in group for mid, _ in rows[k]],
+                first,
+                as_of,
+                config.settings.timezone,
+            )
+            for key in group:
+                skip = (config.projects[key].start - first).days
+                found[key] = _burnups(rows[key], series, skip)
+    return found
+
+
+def _groups(frame: ItemFrame, keys: list[str], ids: dict[str, int]) -> list[list[str]]:
+    """Return ``keys`` in groups of about ``CHUNK_ITEMS`` items (a big project alone)."""
+    counts = np.bincount(frame.project_id, minlength=max(ids.values()) + 1) if len(frame) else None
+    groups: list[list[str]] = [[]]
+    size = 0
+    for key in keys:
+        n = int(counts[ids[key]]) if counts is not None else 0
+        if groups[-1] and size + n > CHUNK_ITEMS:
+            groups.append([])
+            size = 0
+        groups[-1].append(key)
+        size += n
+    return groups
+
+
+def _rows_of(frame: ItemFrame, project_ids: list[int]) -> ItemFrame:
+    """Return the items of ``project_ids`` as a frame of their own (memberships renumbered)."""
+    keep = np.isin(frame.project_id, project_ids)
+    if keep.all():
+        return frame
+    renumber = np.cumsum(keep) - 1
+    member = keep[frame.member_row] if len(frame.member_row) else np.zeros(0, bool)
+    return ItemFrame(
+        work_item_id=frame.work_item_id[keep],
+        project_id=frame.project_id[keep],
+        deliverable_id=frame.deliverable_id[keep],
+        source_id=frame.source_id[keep],
+        category=frame.category[keep],
+        story_points=frame.story_points[keep],
+        estimate_seconds=frame.estimate_seconds[keep],
+        created_at=frame.created_at[keep],
+        resolved_at=frame.resolved_at[keep],
+        milestone_id=frame.milestone_id[member],
+        member_row=renumber[frame.member_row[member]],
+    )
+
+
+def _burnups(
+    rows: list[tuple[int, str]], series: dict[int, ScopeSeries], skip: int
+) -> tuple[MilestoneBurnup, ...]:
+    """Return the burn-ups of one project's milestones from their series (``skip``: days before
+    the project's start, which a series read for several projects may begin with)."""
     found = []
     for mid, name in rows:
         s = series[mid]
-        held = np.flatnonzero(s.items > 0)
+        items = s.items[skip:]
+        held = np.flatnonzero(items > 0)
         if not len(held):
             continue
-        first = int(held[0])
+        first = skip + int(held[0])
         found.append(
             MilestoneBurnup(
                 name=name,

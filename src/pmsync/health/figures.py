@@ -20,6 +20,7 @@ from pmsync.config import Config
 from pmsync.health.inputs_from_store import LoadedProject, load_inputs
 from pmsync.metrics import MetricInputError, MilestoneForecast, ProjectHealth, project_health
 from pmsync.plan.baselines import PlanVariance, plan_variance
+from pmsync.plan.frames import ItemFrame
 from pmsync.store import Store
 
 
@@ -185,14 +186,16 @@ def load_figures(
     as_of: date,
     now: Callable[[], datetime],
     problems: dict[str, str] | None = None,
+    items: ItemFrame | None = None,
 ) -> dict[str, ProjectFigures]:
     """Return the figures of every project (or of ``keys``) at the end of ``as_of``.
 
     A project whose plan the metrics refuse (``MetricInputError``) raises, or,
-    given ``problems``, is left out and named there with the reason.
+    given ``problems``, is left out and named there with the reason. ``items``:
+    ``pmsync.plan.frames.load_items`` of exactly these projects, if already read.
     """
     chosen = sorted(config.projects) if keys is None else sorted(keys)
-    loaded = load_inputs(store, config, chosen, as_of=as_of, now=now)
+    loaded = load_inputs(store, config, chosen, as_of=as_of, now=now, items=items)
     found = {}
     with store.session(readonly=True) as session:
         conn = session.connection()

@@ -61,7 +61,7 @@ from pmsync.metrics import (
 )
 from pmsync.metrics.workdays import to_date
 from pmsync.plan.costs import CostLedger, cost_ledgers
-from pmsync.plan.frames import load_items
+from pmsync.plan.frames import ItemFrame, load_items
 from pmsync.store import Store
 
 TEAM_WINDOW_WORKING_DAYS = 60
@@ -141,8 +141,12 @@ def load_inputs(
     as_of: date,
     now: Callable[[], datetime],
     timings: Timings | None = None,
+    items: ItemFrame | None = None,
 ) -> dict[str, LoadedProject]:
-    """Return the metric inputs of ``keys`` at the status date ``as_of`` (projects in the store)."""
+    """Return the metric inputs of ``keys`` at the status date ``as_of`` (projects in the store).
+
+    ``items``: ``load_items`` of exactly ``keys``, if the caller has read them already.
+    """
     cutoff = status_instant(config, as_of, now)
     calendar = working_calendar(config)
     clock = Stopwatch(timings)
@@ -159,7 +163,7 @@ def load_inputs(
         milestones = _grouped(conn, model.table_of(model.Milestone), ids)
         sources = dict(conn.execute(select(model.Source.id, model.Source.name)).all())
         clock.lap("plan tables")
-        frame = load_items(conn, config, keys)
+        frame = items if items is not None else load_items(conn, config, keys)
         clock.lap("work items (load_items)")
         since = window_start(config, as_of, calendar)
         state = items_at(conn, config, frame, cutoff, now(), since)

@@ -13,7 +13,7 @@ it, so the pure metrics stay free of the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -22,6 +22,7 @@ from pmsync.config import Project as ProjectPlan
 from pmsync.health.figures import ProjectFigures, load_figures
 from pmsync.metrics.inputs import MetricInputError
 from pmsync.metrics.results import ProjectHealth
+from pmsync.plan.frames import ItemFrame
 from pmsync.reports.collect import MetricsSource, NoMetrics
 from pmsync.reports.facts import Budget, EarnedValue, MilestoneRow, Unavailable, WbsRow
 from pmsync.reports.from_metrics import HealthMetrics
@@ -55,6 +56,38 @@ class StoreMetrics(HealthMetrics):
                 self.problems[plan.key] = str(err)
             self._figures[(plan.key, as_of)] = found
         return self._figures[(plan.key, as_of)]
+
+    def prefetch(self, keys: Collection[str], as_of: date, items: ItemFrame | None = None) -> None:
+        """Compute the figures of every project of ``keys`` at ``as_of`` in one pass.
+
+        ``load_figures`` reads the store in a fixed number of statements however
+        many projects it measures, so a run of many reports asks once rather
+        than once per project. A project the metrics refuse is named in
+        ``problems``, as it would be alone; if the pass as a whole fails, the
+        projects are left to be loaded one by one. ``items``: the projects'
+        ``load_items``, if the caller has read them.
+        """
+        wanted = sorted(k for k in keys if (k, as_of) not in self._figures)
+        if len(wanted) < 2:
+            return
+        if items is not None and len(wanted) != len(set(keys)):
+            items = None  # read for other projects than these
+        problems: dict[str, str] = {}
+        try:
+            figures = load_figures(
+                self.store,
+                self.config,
+                wanted,
+                as_of=as_of,
+                now=self.now,
+                problems=problems,
+                items=items,
+            )
+        except MetricInputError:
+            return
+        self.problems.update(problems)
+        for key in wanted:
+            self._figures[(key, as_of)] = figures.get(key)
 
     def _health(self, plan: ProjectPlan, as_of: date) -> ProjectHealth | None:
         found = self.figures(plan, as_of)

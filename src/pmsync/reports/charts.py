@@ -8,23 +8,34 @@ reader hears what a sighted reader sees. Output is deterministic (fixed hash
 salt, no date metadata), which keeps golden files and report diffs stable.
 Sparklines are hundreds per portfolio page, so they are a hand-written
 polyline rather than a matplotlib figure: the same look at a fraction of the cost.
+
+Speed: a report from the store draws about eight charts, and most of a chart's
+cost in matplotlib is building the figure, the axes and their ticks rather than
+drawing the data. Each thread therefore keeps one figure per size and, for
+every chart, removes the previous chart's artists and resets what a chart sets
+(limits, x ticks, legend) instead of building a new one. The SVG is byte for
+byte what a fresh figure gives (``tests/test_reports_charts.py`` checks it).
 """
 
 from __future__ import annotations
 
 import io
 import re
+import threading
 from datetime import date, timedelta
 from html import escape
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
+from matplotlib.ticker import AutoLocator, ScalarFormatter
 
 from pmsync.reports.facts import Chart, Series
 
@@ -58,7 +69,10 @@ def _text(value: str) -> str:
 
 
 def _days(points: tuple) -> list[float]:
-    return [float(date2num(p.day)) for p in points]
+    if not points:
+        return []
+    days = np.array([p.day for p in points], dtype="datetime64[D]")
+    return [float(x) for x in date2num(days)]
 
 
 def _draw_series(ax: object, chart: Chart) -> None:
@@ -105,13 +119,48 @@ def _date_ticks(ax: object, chart: Chart, count: int = 5) -> None:
     ax.set_xticks([float(date2num(t)) for t in ticks], [t.strftime(fmt) for t in ticks])  # type: ignore[attr-defined]
 
 
+_figures = threading.local()
+"""Per thread: (width, height) → the figure and axes charts of that size are drawn on."""
+
+
+def _axes(width: float, height: float) -> tuple[Figure, Axes]:
+    """Return this thread's figure of that size with empty axes, ready for a new chart.
+
+    Called inside the charts' ``rc_context``: the figure is built with those
+    settings the first time and keeps them. What a chart adds (lines, patches,
+    texts, legend, x ticks, data limits) is removed or reset here; what every
+    chart shares (margins, the y grid) is set once.
+    """
+    kept: dict[tuple[float, float], tuple[Figure, Axes]] | None = getattr(_figures, "by_size", None)
+    if kept is None:
+        kept = _figures.by_size = {}
+    if (width, height) not in kept:
+        fig = Figure(figsize=(width, height))
+        FigureCanvasSVG(fig)
+        ax = fig.add_subplot()
+        fig.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.14)
+        ax.grid(axis="y", color="#e0e0e0", lw=0.6)
+        kept[(width, height)] = (fig, ax)
+        return fig, ax
+    fig, ax = kept[(width, height)]
+    for artist in [*ax.lines, *ax.patches, *ax.texts, *ax.collections]:
+        artist.remove()
+    ax.containers.clear()
+    if ax.legend_ is not None:
+        ax.legend_.remove()
+    ax.relim()
+    ax.set_xlim(0, 1, auto=True)  # as a new axes starts: a chart with no data keeps them
+    ax.set_ylim(0, 1, auto=True)
+    ax.xaxis.set_major_locator(AutoLocator())
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    return fig, ax
+
+
 def render_chart(chart: Chart, *, width: float = 6.4, height: float = 2.6) -> str:
     """Return ``chart`` as an accessible inline ``<svg>`` element."""
     settings: Any = {**_RC, "svg.hashsalt": f"pmsync-{chart.id}"}
     with matplotlib.rc_context(settings):
-        fig = Figure(figsize=(width, height))
-        FigureCanvasSVG(fig)
-        ax = fig.add_subplot()
+        fig, ax = _axes(width, height)
         _draw_series(ax, chart)
         for marker, label in zip(chart.markers, chart.marker_labels, strict=False):
             x = float(date2num(marker.day))
@@ -137,10 +186,8 @@ def render_chart(chart: Chart, *, width: float = 6.4, height: float = 2.6) -> st
         _date_ticks(ax, chart)
         ax.set_title(_text(chart.title), fontsize=9, loc="left")
         ax.set_ylabel(_text(chart.unit))
-        ax.grid(axis="y", color="#e0e0e0", lw=0.6)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, frameon=False, loc="upper left")
-        fig.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.14)
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     return _accessible(buffer.getvalue(), chart.alt, chart.id)

@@ -14,7 +14,7 @@ earned value: that lives only in metrics.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -23,11 +23,13 @@ from zoneinfo import ZoneInfo
 
 from pmsync.config import Config
 from pmsync.config import Project as ProjectPlan
-from pmsync.health.burn import load_burnups
+from pmsync.health.burn import MilestoneBurnup, load_burnups, load_portfolio_burnups
 from pmsync.meetings import load_meetings as load_calendar
 from pmsync.meetings import matches_cadence, project_cadences
+from pmsync.plan.frames import load_items
 from pmsync.reports import derive, from_metrics, reads
 from pmsync.reports.facts import (
+    AlertRow,
     Budget,
     CadenceRow,
     Changes,
@@ -41,6 +43,7 @@ from pmsync.reports.facts import (
     RiskRow,
     Risks,
     Series,
+    SourceFreshness,
     Unavailable,
     Upcoming,
     UpcomingItem,
@@ -116,6 +119,58 @@ class Context:
         zone = ZoneInfo(self.config.settings.timezone)
         end = datetime.combine(self.as_of + timedelta(days=1), time(), tzinfo=zone)
         return min(self.now, end.astimezone(UTC))
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What the reports of one run read alike, read once for all their projects.
+
+    ``generate_reports`` prepares it when it writes several projects, so that
+    the store is read in a fixed number of statements rather than a handful per
+    project; ``collect_project`` without it reads the same for its one project.
+    """
+
+    as_of: date
+    keys: frozenset[str]
+    freshness: tuple[SourceFreshness, ...]
+    """At the status instant when ``prepare`` ran: one for every report of the run."""
+    alerts: Mapping[str, tuple[AlertRow, ...]]
+    project_ids: Mapping[str, int]
+    calendar_synced: bool
+    burnups: Mapping[str, tuple[MilestoneBurnup, ...]]
+
+
+def prepare(
+    config: Config,
+    store: Store,
+    keys: Collection[str],
+    *,
+    as_of: date,
+    now: Callable[[], datetime],
+    metrics: MetricsSource | None = None,
+) -> Shared:
+    """Read what the reports of ``keys`` at ``as_of`` share, and let ``metrics`` load them all.
+
+    A metrics source with a ``prefetch(keys, as_of, items)`` method (the
+    store-backed one has) computes every project's figures in one pass here,
+    from the same items the burn-ups are counted from.
+    """
+    ctx = Context(config, store, as_of, now())
+    with store.session(readonly=True) as session:
+        items = load_items(session.connection(), config, sorted(keys))
+    prefetch = getattr(metrics, "prefetch", None)
+    if callable(prefetch):
+        prefetch(keys, as_of, items)
+    instant = ctx.status_instant
+    return Shared(
+        as_of=as_of,
+        keys=frozenset(keys),
+        freshness=reads.freshness(config, store, instant),
+        alerts=reads.firing_alerts_by_project(store, keys),
+        project_ids=reads.project_ids(store, keys),
+        calendar_synced=reads.calendar_synced(store, instant),
+        burnups=load_portfolio_burnups(store, config, keys, as_of=as_of, items=items),
+    )
 
 
 METRICS_HOOK = ("pmsync.metrics.reporting", "metrics_for_reports")
@@ -255,7 +310,10 @@ def _upcoming(ctx: Context, plan: ProjectPlan, milestones: object, wbs: object) 
 
 
 def _burnups(
-    ctx: Context, plan: ProjectPlan, measured: tuple[MilestoneRow, ...] | Unavailable
+    ctx: Context,
+    plan: ProjectPlan,
+    measured: tuple[MilestoneRow, ...] | Unavailable,
+    shared: Shared | None,
 ) -> tuple[Chart | Unavailable, ...]:
     """Return a burn-up per milestone with work left (its cone: the milestone's forecast)."""
     label = from_metrics.BURNUP
@@ -265,7 +323,11 @@ def _burnups(
         return (
             Unavailable(f"{label}: the project starts on {plan.start}, after the status date."),
         )
-    history = load_burnups(ctx.store, ctx.config, plan.key, as_of=ctx.as_of)
+    history = (
+        shared.burnups[plan.key]
+        if shared is not None
+        else load_burnups(ctx.store, ctx.config, plan.key, as_of=ctx.as_of)
+    )
     return from_metrics.burnup_charts(plan, measured, history)
 
 
@@ -274,10 +336,11 @@ def _charts(
     metrics: MetricsSource,
     plan: ProjectPlan,
     measured: tuple[MilestoneRow, ...] | Unavailable,
+    shared: Shared | None,
 ) -> tuple[Chart | Unavailable, ...]:
     given = dict(metrics.charts(plan, ctx.as_of))
     if "burnup" not in given:
-        given["burnup"] = _burnups(ctx, plan, measured)
+        given["burnup"] = _burnups(ctx, plan, measured, shared)
     found: list[Chart | Unavailable] = []
     for kind, label in CHARTS:
         charts = given.get(kind, ())
@@ -285,12 +348,15 @@ def _charts(
     return tuple(found)
 
 
-def _meetings(ctx: Context, plan: ProjectPlan, since: date) -> Meetings | Unavailable:
+def _meetings(
+    ctx: Context, plan: ProjectPlan, since: date, shared: Shared | None
+) -> Meetings | Unavailable:
     """Return the meetings of each cadence held and missed from ``since`` to the status date."""
     if not plan.meetings:
         return Meetings(cadence=(), held=())
     instant = ctx.status_instant
-    if not reads.calendar_synced(ctx.store, instant):
+    synced = shared.calendar_synced if shared else reads.calendar_synced(ctx.store, instant)
+    if not synced:
         return Unavailable(NO_CALENDAR)
     events = load_calendar(ctx.store, project=plan.key)
     reports = project_cadences(ctx.store, ctx.config, plan.key, since, ctx.as_of, instant, events)
@@ -343,9 +409,15 @@ def collect_project(
     now: Callable[[], datetime],
     previous: dict[str, Any] | None = None,
     metrics: MetricsSource | None = None,
+    shared: Shared | None = None,
 ) -> ProjectReport:
-    """Return the facts of project ``key`` at the end of ``as_of`` (``previous``: last JSON)."""
+    """Return the facts of project ``key`` at the end of ``as_of`` (``previous``: last JSON).
+
+    ``shared``: what ``prepare`` read for this run's projects at the same ``as_of``.
+    """
     plan = config.projects[key]
+    if shared is not None and (key not in shared.keys or shared.as_of != as_of):
+        shared = None
     ctx = Context(config, store, as_of, now())
     metrics = metrics or default_metrics(config, store, now)
     instant = ctx.status_instant
@@ -355,9 +427,9 @@ def collect_project(
     measured_wbs = metrics.wbs(plan, as_of)
     wbs = measured_wbs if isinstance(measured_wbs, tuple) else _plan_wbs(plan)
     risks = _risks(plan, as_of)
-    alerts = reads.firing_alerts(store, key)
+    alerts = shared.alerts[key] if shared else reads.firing_alerts(store, key)
     previous_day = date.fromisoformat(previous["header"]["status_date"]) if previous else None
-    pid = reads.project_id(store, key)
+    pid = shared.project_ids.get(key) if shared else reads.project_id(store, key)
     since = (
         reads.day_start(previous_day + timedelta(days=1))
         if previous_day
@@ -366,7 +438,7 @@ def collect_project(
     changes_list = reads.plan_changes(store, pid, since, instant) if pid is not None else ()
     figures = derive.key_figures(ev, risks, alerts)
     changes = Changes(previous_day, changes_list, derive.trends(figures, previous))
-    freshness = reads.freshness(config, store, instant)
+    freshness = shared.freshness if shared else reads.freshness(config, store, instant)
     people = {p.id: p.name for p in config.settings.people}
     period_start = previous_day + timedelta(days=1) if previous_day else plan.start
     header = derive.build_header(
@@ -394,11 +466,11 @@ def collect_project(
         wbs=wbs,
         earned_value=ev,
         budget=metrics.budget(plan, as_of),
-        charts=_charts(ctx, metrics, plan, measured),
+        charts=_charts(ctx, metrics, plan, measured, shared),
         risks=risks,
         alerts=alerts,
         changes=changes,
-        meetings=_meetings(ctx, plan, period_start),
+        meetings=_meetings(ctx, plan, period_start, shared),
         upcoming=_upcoming(ctx, plan, milestones, wbs),
         decisions=derive.decisions(measured, risks, alerts, changes),
         freshness=freshness,

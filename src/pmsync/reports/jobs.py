@@ -4,12 +4,24 @@
 and a hand-made one are the same files. Projects are collected once and the
 portfolio is built from those same facts, so its figures always equal the
 project reports'. Every file written is recorded in the ``report`` table.
+
+Speed. For many projects, what every report reads alike (the metrics of the
+projects, their burn-up histories, alerts, source freshness) is read in one
+pass, a fixed number of statements (``collect.prepare``). Drawing the charts
+is most of a report's cost, so with ``PARALLEL_FROM`` projects or more the
+reports are rendered and written by worker processes (one per CPU) while this
+process measures and collects the next projects (``PROJECTS_PER_PASS``); the
+files are the same.
 """
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -19,9 +31,23 @@ from sqlalchemy import select
 from pmsync import model
 from pmsync.config import Config
 from pmsync.reports import site
-from pmsync.reports.collect import MetricsSource, collect_portfolio, collect_project
+from pmsync.reports.collect import (
+    MetricsSource,
+    Shared,
+    collect_portfolio,
+    collect_project,
+    default_metrics,
+    prepare,
+)
 from pmsync.reports.facts import PortfolioReport, ProjectReport
 from pmsync.store import Store
+
+log = logging.getLogger(__name__)
+PARALLEL_FROM = 12
+"""Project reports from which rendering goes to worker processes (their start costs ~1 s)."""
+PROJECTS_PER_PASS = (10, 50)
+"""With workers, projects are measured this many at a time (the first part, then each
+next): the workers draw the reports of one part while this process measures the next."""
 
 
 @dataclass
@@ -65,6 +91,47 @@ def _record(
                 )
 
 
+def workers_for(count: int, workers: int | None = None) -> int:
+    """Return how many processes render ``count`` reports (``workers``: asked for; None: auto)."""
+    if workers is not None:
+        return max(1, min(workers, count))
+    if count < PARALLEL_FROM:
+        return 1
+    return max(1, min(os.cpu_count() or 1, count))
+
+
+def _parts(keys: list[str], first: int, size: int) -> list[list[str]]:
+    """Return ``keys`` in consecutive parts: ``first`` keys, then ``size`` at a time."""
+    parts, start, step = [], 0, max(first, 1)
+    while start < len(keys):
+        parts.append(keys[start : start + step])
+        start, step = start + step, max(size, 1)
+    return parts
+
+
+def _write(out: Path, report: ProjectReport, formats: Sequence[str]) -> list[Path]:
+    """Render and write one project report (in a worker process)."""
+    return site.write_report(out, report, formats)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor | None:
+    """Return a pool of ``workers`` processes, or None where none can be started.
+
+    Workers come from a fork server that has imported the renderers, never
+    from a fork of this process: the daemon has threads (and database
+    connections) that a forked child must not inherit.
+    """
+    if workers < 2:
+        return None
+    try:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["pmsync.reports.site"])
+        return ProcessPoolExecutor(workers, mp_context=context)
+    except (OSError, ValueError, NotImplementedError) as err:
+        log.info("reports rendered in one process: no worker processes (%s)", err)
+        return None
+
+
 def generate_reports(
     config: Config,
     store: Store,
@@ -76,11 +143,14 @@ def generate_reports(
     portfolio: bool = True,
     formats: Sequence[str] = ("html", "md", "json"),
     metrics: MetricsSource | None = None,
+    workers: int | None = None,
 ) -> Written:
     """Write project reports and the portfolio into the site ``out``; return what was written.
 
     With ``portfolio`` every project's report is written too (the portfolio links
-    to them); without it, only ``projects`` (default: all).
+    to them); without it, only ``projects`` (default: all). ``workers``: how many
+    processes render the reports (default: one per CPU from ``PARALLEL_FROM``
+    projects on, else this one).
     """
     keys = sorted(config.projects) if projects is None else list(projects)
     unknown = [k for k in keys if k not in config.projects]
@@ -89,13 +159,38 @@ def generate_reports(
     if portfolio:  # the portfolio covers every project and links to each one's report
         keys = sorted(config.projects)
     written = Written()
-    for key in keys:
-        previous = site.previous_report(out, key, as_of)
-        report = collect_project(
-            config, store, key, as_of=as_of, now=now, previous=previous, metrics=metrics
-        )
-        written.projects[key] = report
-        written.paths += site.write_report(out, report, formats)
+    metrics = metrics or default_metrics(config, store, now)
+    pool = _pool(workers_for(len(keys), workers))
+    pending: dict[str, Future[list[Path]] | list[Path]] = {}
+    try:
+        sizes = PROJECTS_PER_PASS if pool is not None else (len(keys), len(keys))
+        for part in _parts(keys, *sizes):
+            shared: Shared | None = None
+            if len(part) > 1:
+                shared = prepare(config, store, part, as_of=as_of, now=now, metrics=metrics)
+            for key in part:
+                previous = site.previous_report(out, key, as_of)
+                report = collect_project(
+                    config,
+                    store,
+                    key,
+                    as_of=as_of,
+                    now=now,
+                    previous=previous,
+                    metrics=metrics,
+                    shared=shared,
+                )
+                written.projects[key] = report
+                pending[key] = (
+                    pool.submit(_write, out, report, formats)
+                    if pool is not None
+                    else site.write_report(out, report, formats)
+                )
+        for key, done in pending.items():
+            written.paths += _finish(done, out, written.projects[key], formats)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     if portfolio:
         folder = out / "portfolio" / as_of.isoformat()
         hrefs = {
@@ -110,3 +205,15 @@ def generate_reports(
     written.paths.append(site.write_index(out))
     _record(store, out, written, formats, now())
     return written
+
+
+def _finish(
+    done: Future[list[Path]] | list[Path], out: Path, report: ProjectReport, formats: Sequence[str]
+) -> list[Path]:
+    """Return the files of one report; if its worker died, write it here instead."""
+    if not isinstance(done, Future):
+        return done
+    try:
+        return done.result()
+    except BrokenProcessPool:
+        return site.write_report(out, report, formats)

@@ -9,7 +9,7 @@ Each function is one query (or a handful), never a loop of queries per item.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -100,14 +100,23 @@ def _evidence(evidence: Any) -> tuple[Evidence, ...]:
 
 def firing_alerts(store: Store, project_key: str) -> tuple[AlertRow, ...]:
     """Return the project's firing alerts, critical first, oldest first within a severity."""
+    return firing_alerts_by_project(store, [project_key])[project_key]
+
+
+def firing_alerts_by_project(
+    store: Store, project_keys: Collection[str]
+) -> dict[str, tuple[AlertRow, ...]]:
+    """Return the firing alerts of each project of ``project_keys`` (one query for them all)."""
+    wanted = set(project_keys)
     with store.session(readonly=True) as s:
         alerts = s.scalars(select(model.Alert).where(model.Alert.state == "firing")).all()
     rank = {"critical": 0, "warning": 1, "info": 2}
-    rows = []
+    found: dict[str, list[AlertRow]] = {key: [] for key in wanted}
     for a in alerts:
-        if (a.labels or {}).get("project") != project_key:
-            continue
         labels = a.labels or {}
+        project_key = labels.get("project")
+        if project_key not in wanted:
+            continue
         subject = next(
             (
                 f"{k}:{labels[k]}"
@@ -118,7 +127,7 @@ def firing_alerts(store: Store, project_key: str) -> tuple[AlertRow, ...]:
         )
         action = (a.evidence or {}).get("suggested_action") or labels.get("suggested_action")
         severity = a.severity if a.severity in rank else "info"
-        rows.append(
+        found[project_key].append(
             AlertRow(
                 a.rule,
                 severity,  # type: ignore[arg-type]
@@ -129,8 +138,9 @@ def firing_alerts(store: Store, project_key: str) -> tuple[AlertRow, ...]:
                 action,
             )
         )
-    rows.sort(key=lambda r: (rank[r.severity], r.since, r.rule))
-    return tuple(rows)
+    for rows in found.values():
+        rows.sort(key=lambda r: (rank[r.severity], r.since, r.rule))
+    return {key: tuple(rows) for key, rows in found.items()}
 
 
 def plan_changes(store: Store, project_id: int, since: datetime, until: datetime) -> tuple:
@@ -150,8 +160,20 @@ def plan_changes(store: Store, project_id: int, since: datetime, until: datetime
 
 def project_id(store: Store, key: str) -> int | None:
     """Return the store's id of a project (None until the plan has been loaded)."""
+    return project_ids(store, [key]).get(key)
+
+
+def project_ids(store: Store, keys: Collection[str]) -> dict[str, int]:
+    """Return the store's id of each project of ``keys`` the plan has been loaded for."""
     with store.session(readonly=True) as s:
-        return s.scalar(select(model.Project.id).where(model.Project.key == key))
+        return {
+            str(key): int(pid)
+            for key, pid in s.execute(
+                select(model.Project.key, model.Project.id).where(
+                    model.Project.key.in_(sorted(keys))
+                )
+            ).all()
+        }
 
 
 def _email_map(store: Store, config: Config, logins: Sequence[str]) -> dict[str, str]:

@@ -15,6 +15,7 @@ functions of it, which is how the tests feed them hand-built scenarios.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,10 +27,10 @@ from pmsync import model
 from pmsync.config import Config
 from pmsync.config import Project as ProjectPlan
 from pmsync.config.meetings import WEEKDAYS
-from pmsync.meetings import CapacityTable, load_capacity, project_cadences
+from pmsync.meetings import CapacityTable, Meeting, load_capacity, load_meetings, project_cadences
 from pmsync.metrics import ProjectHealth
 from pmsync.plan.baselines import plan_variance
-from pmsync.plan.costs import cost_ledgers
+from pmsync.plan.costs import CostLedger, cost_ledgers
 from pmsync.plan.risks import risk_register
 from pmsync.rules.facts import FiscalYearFacts, MilestoneFacts, PersonAway, ProjectFacts
 from pmsync.rules.items import OpenItem, load_memberships, load_open_items, with_ages
@@ -59,6 +60,18 @@ def load_health(
     return load_portfolio_health(store, config, as_of=today, now=now, keys=keys)
 
 
+def load_health_and_ledgers(
+    store: Store, config: Config, today: date, now: Callable[[], datetime], keys: list[str]
+) -> tuple[Mapping[str, ProjectHealth], Mapping[str, CostLedger]]:
+    """Return ``load_health`` and the cost ledgers it was computed from (one read of both)."""
+    from pmsync.health import load_inputs
+    from pmsync.metrics import project_health
+
+    loaded = load_inputs(store, config, sorted(keys), as_of=today, now=now)
+    health = {key: project_health(project.inputs) for key, project in loaded.items()}
+    return health, {key: project.ledger for key, project in loaded.items()}
+
+
 def gather(
     store: Store,
     config: Config,
@@ -77,22 +90,29 @@ def gather(
         ids: dict[str, int] = dict(
             conn.execute(select(project.c.key, project.c.id).where(project.c.key.in_(keys))).all()
         )
-    metrics = _metrics(store, config, today, now, health, notes, sorted(ids)) if ids else {}
+    metrics, known = (
+        _metrics(store, config, today, now, health, notes, sorted(ids)) if ids else ({}, None)
+    )
     with store.engine.connect() as conn:
         items = with_ages(conn, config, load_open_items(conn, config, ids), moment)
         members = load_memberships(conn, items)
         milestone_ids = _milestone_ids(conn, ids)
         sources = source_facts(conn, config, moment)
         fed = sources_by_project(conn, config, ids)
-        ledgers = cost_ledgers(conn, config, list(ids)) if ids else {}
+        ledgers = (
+            known if known is not None else cost_ledgers(conn, config, list(ids)) if ids else {}
+        )
         stored = {key: _stored(conn, key, ids[key]) for key in ids}
     leave = _leave_table(store, config, ids, stored, today)
+    calendar = _meetings_by_project(store, config, ids)
     by_project: dict[int, list[OpenItem]] = {}
     for item in items.values():
         by_project.setdefault(item.project_id, []).append(item)
     facts: dict[str, ProjectFacts] = {}
+    people = {p.id: p.name for p in config.settings.people}
     for key in keys:
         plan = config.projects[key]
+        thresholds = config.rules.for_project(key)
         if key not in ids:
             notes[key].append("the project is not in the store yet: run pmsync sync first")
         variance, risks = stored.get(key, (None, ()))
@@ -102,7 +122,7 @@ def gather(
         milestones = tuple(
             _milestone(
                 m, forecasts.get(m.name), members.get(milestone_ids.get((key, m.name), -1), []),
-                items, plan, today, leave, config,
+                items, plan, today, leave, config, thresholds,
             )
             for m in (variance.milestones if variance else ())
         )  # fmt: skip
@@ -112,7 +132,7 @@ def gather(
             name=plan.name,
             now=moment,
             today=today,
-            thresholds=config.rules.for_project(key),
+            thresholds=thresholds,
             currency=plan.currency,
             budget_at_completion=float(plan.budget_at_completion),
             progress_by=plan.progress_by,
@@ -122,10 +142,14 @@ def gather(
             in_progress=tuple(i.as_in_progress() for i in open_items if i.in_progress),
             risks=tuple(risks),
             unapproved_changes=variance.unapproved_changes if variance else (),
-            cadences=project_cadences(store, config, key, today - CADENCE_LOOKBACK, today, moment),
+            cadences=project_cadences(
+                store, config, key, today - CADENCE_LOOKBACK, today, moment, calendar.get(key, [])
+            )
+            if plan.meetings
+            else (),
             fiscal_year=_fiscal_year(plan, today, ledger.by_fiscal_year(plan) if ledger else {}),
             sources=tuple(sources[n] for n in sorted(fed.get(key, ())) if n in sources),
-            people={p.id: p.name for p in config.settings.people},
+            people=people,
             deliverable_owners={d.code: d.owner for d in plan.all_deliverables() if d.owner},
             notes=tuple(notes[key]),
         )
@@ -140,19 +164,36 @@ def _metrics(
     given: Mapping[str, ProjectHealth] | HealthLoader | None,
     notes: dict[str, list[str]],
     keys: list[str],
-) -> Mapping[str, ProjectHealth]:
-    """Return the projects' metrics; without the metrics step, say so (never guess)."""
+) -> tuple[Mapping[str, ProjectHealth], Mapping[str, CostLedger] | None]:
+    """Return the projects' metrics (and, when computed here, their cost ledgers).
+
+    Without the metrics step, say so (never guess).
+    """
     if given is not None and not callable(given):
-        return given
-    loader = given or load_health
+        return given, None
     try:
-        return loader(store, config, today, now, keys)
+        if given is None:
+            return load_health_and_ledgers(store, config, today, now, keys)
+        return given(store, config, today, now, keys), None
     except ImportError as err:
         # Not installed: the rules that read metrics stay silent, and say why. Any other
         # failure propagates: a partial set of findings would resolve alerts that still hold.
         for found in notes.values():
             found.append(f"metrics are not available ({err}): metric rules were skipped")
+        return {}, None
+
+
+def _meetings_by_project(
+    store: Store, config: Config, ids: Mapping[str, int]
+) -> dict[str, list[Meeting]]:
+    """Return the calendar events of each project with a meeting cadence (one query)."""
+    if not any(config.projects[key].meetings for key in ids):
         return {}
+    found: dict[str, list[Meeting]] = defaultdict(list)
+    for meeting in load_meetings(store):
+        if meeting.project is not None:
+            found[meeting.project].append(meeting)
+    return found
 
 
 def _stored(conn: Connection, key: str, project_id: int) -> tuple[Any, list[Any]]:
@@ -177,6 +218,7 @@ def _milestone(
     today: date,
     leave: CapacityTable | None,
     config: Config,
+    thresholds: Any,
 ) -> MilestoneFacts:
     """Return one milestone's facts from its variance, forecast, open items and leave."""
     members = [items[i] for i in member_ids]
@@ -185,7 +227,7 @@ def _milestone(
         m for m in members if (not m.has_points if measure == "story_points" else not m.estimated)
     ]
     open_now = len(members)
-    window = final_days(variance.due, config, config.rules.for_project(plan.key))
+    window = final_days(variance.due, config, thresholds)
     away: tuple[PersonAway, ...] = ()
     if leave is not None and open_now and variance.due and variance.due >= today:
         away = people_away(plan, window, leave)

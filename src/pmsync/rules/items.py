@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from pmsync import model
 from pmsync.config import Config
@@ -76,7 +76,7 @@ def load_open_items(
     wi = model.table_of(model.WorkItem)
     ident, person = model.table_of(model.Identity), model.table_of(model.Person)
     source_ids = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
-    category = category_of(config, wi, project_ids, source_ids).label("category")
+    category = category_of(config, wi, project_ids, source_ids)
     query = (
         select(
             wi.c.id,
@@ -85,7 +85,7 @@ def load_open_items(
             wi.c.title,
             wi.c.url,
             wi.c.status,
-            category,
+            category.label("category"),
             wi.c.assignee_login,
             wi.c.story_points,
             wi.c.original_estimate_seconds,
@@ -103,12 +103,11 @@ def load_open_items(
             wi.c.project_id.in_(sorted(project_ids.values())),
             wi.c.deleted_at.is_(None),
             counts_as_scope(wi),
+            func.coalesce(category, "") != "done",  # open items only
         )
     )
     found: dict[int, OpenItem] = {}
     for row in conn.execute(query):
-        if row.category == "done":
-            continue
         assignee = row.person_name or row.assignee_login
         found[row.id] = OpenItem(
             id=row.id,
@@ -208,7 +207,11 @@ def with_ages(
             ch.c.deleted_at.is_(None),
             wi.c.project_id.in_(sorted({items[i].project_id for i in wanted})),
             wi.c.deleted_at.is_(None),
-            category != "done",  # the history of open items only
+            category != "done",  # the history of open items only, and of those only the ones
+            or_(  # whose age reads it: in progress, or blocked by their status
+                category == "in_progress",
+                *(func.lower(wi.c.status).contains(word) for word in BLOCKED_WORDS),
+            ),
         )
         .order_by(wi.c.id, ch.c.at, ch.c.id)
     )

@@ -1,0 +1,111 @@
+"""Reports of many projects: read once for all of them and drawn in parallel, the same files.
+
+``generate_reports`` reads what the reports of a run share in one pass
+(``collect.prepare``: every project's figures, burn-up histories, alerts,
+freshness) and hands rendering to worker processes; a synced sandbox world of
+three projects shows that neither changes a byte of what is written, against
+the same reports made one project at a time in this process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from pmsync.config import Config, load_config
+from pmsync.connectors import load_connectors
+from pmsync.health import burn, load_burnups, load_portfolio_burnups
+from pmsync.plan import refresh_plan
+from pmsync.reports import jobs
+from pmsync.reports.jobs import generate_reports
+from pmsync.sandbox.app import Sandbox
+from pmsync.sandbox.configout import write_config
+from pmsync.sandbox.generator import generate
+from pmsync.store import Store
+from pmsync.sync import sync_configured
+
+STATUS_DATE = date(2026, 3, 6)
+CLOCK = datetime(2026, 3, 6, 23, 59, tzinfo=UTC)
+
+
+class World:
+    """Three projects served by the sandbox and synced into SQLite."""
+
+    def __init__(self, root: Path) -> None:
+        self.box = Sandbox(generate(projects=3, items=90, seed=11, clock=CLOCK)).start()
+        config_dir = root / "config"
+        write_config(self.box.scenario, self.box.endpoints(), config_dir, var_dir=root / "var")
+        self.config: Config = load_config(config_dir, load_connectors())
+        self.store = Store.open(
+            f"sqlite:///{root / 'pmsync.db'}", var_dir=root / "var", now=self.box.clock.now
+        )
+        self.store.upgrade()
+        report = sync_configured(
+            self.config, self.store, now=self.box.clock.now, sleep=lambda s: None
+        )
+        assert report.ok, [(r.source, r.stream, r.error) for r in report.results if r.error]
+        refresh_plan(self.store, self.config, self.box.clock.now)
+
+    def close(self) -> None:
+        self.store.close()
+        self.box.stop()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    made = World(tmp_path_factory.mktemp("world"))
+    yield made
+    made.close()
+
+
+def files(out: Path) -> dict[str, bytes]:
+    """Return every project report file of a site (history pages and index excluded)."""
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in sorted((out / "projects").rglob("report.*"))
+    }
+
+
+def test_the_burn_ups_of_all_projects_at_once_are_each_projects_own(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = sorted(world.config.projects)
+    alone = {k: load_burnups(world.store, world.config, k, as_of=STATUS_DATE) for k in keys}
+    assert sum(len(b) for b in alone.values()) > len(keys)  # several milestones each
+    for chunk in (10**9, 1):  # every project in one group of items; each in its own
+        monkeypatch.setattr(burn, "CHUNK_ITEMS", chunk)
+        together = load_portfolio_burnups(world.store, world.config, keys, as_of=STATUS_DATE)
+        assert together == alone
+
+
+def test_reports_written_together_in_workers_equal_reports_written_one_by_one(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = sorted(world.config.projects)
+    now = lambda: CLOCK  # noqa: E731
+    one_by_one = tmp_path / "alone"
+    for key in keys:  # one project per run: nothing shared, drawn in this process
+        generate_reports(world.config, world.store, one_by_one, as_of=STATUS_DATE, now=now,
+                         projects=[key], portfolio=False)  # fmt: skip
+    together = tmp_path / "together"
+    monkeypatch.setattr(jobs, "PROJECTS_PER_PASS", (1, 2))  # measured in two parts: 1, then 2
+    written = generate_reports(
+        world.config, world.store, together, as_of=STATUS_DATE, now=now, workers=2
+    )
+    assert set(written.projects) == set(keys)
+    assert files(together) == files(one_by_one)
+    assert (together / "portfolio" / STATUS_DATE.isoformat() / "portfolio.html").is_file()
+    assert all(p.is_file() for p in written.paths)
+
+
+def test_worker_processes_only_pay_for_many_projects() -> None:
+    assert jobs._parts(list("abcdefg"), 2, 3) == [["a", "b"], ["c", "d", "e"], ["f", "g"]]
+    assert jobs._parts([], 10, 50) == []
+    assert jobs.workers_for(1) == 1
+    assert jobs.workers_for(jobs.PARALLEL_FROM - 1) == 1
+    assert jobs.workers_for(jobs.PARALLEL_FROM) >= 1
+    assert jobs.workers_for(3, workers=8) == 3
+    assert jobs.workers_for(50, workers=0) == 1
