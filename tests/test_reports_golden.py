@@ -274,3 +274,43 @@ def test_the_html_shows_the_new_charts_and_meetings_instead_of_not_available(
     assert "not available" not in meetings and "status meeting" in meetings
     markdown = (site / "report.md").read_text(encoding="utf-8")
     assert "| status meeting | 7 d |" in markdown
+
+
+def test_a_milestone_no_work_item_matches_is_not_reported_done(
+    world: SyncedWorld, tmp_path: Path
+) -> None:
+    """Nothing matched is not the same as everything finished: the status stays unknown."""
+    import shutil
+    import sqlite3
+
+    from pmsync.metrics.reporting import StoreMetrics
+
+    config_dir = tmp_path / "config"
+    shutil.copytree(world.config_dir, config_dir)
+    pay = config_dir / "projects" / "pay.yaml"
+    data = yaml.safe_load(pay.read_text(encoding="utf-8"))
+    data["milestones"].append(
+        {"name": "Parking lot", "due": "2026-06-30", "match": [{"label": "no-such-label"}]}
+    )
+    pay.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
+    config = load_config(config_dir, load_connectors())
+    with (
+        sqlite3.connect(world.url.removeprefix("sqlite:///")) as source,
+        sqlite3.connect(tmp_path / "copy.db") as copy,
+    ):
+        source.backup(copy)  # the world's store stays as the other tests expect it
+    store = Store.open(
+        f"sqlite:///{tmp_path / 'copy.db'}", var_dir=tmp_path / "var", now=world.box.clock.now
+    )
+    try:
+        refresh_plan(store, config, world.box.clock.now)
+        rows = StoreMetrics(config, store, world.box.clock.now).milestones(
+            config.projects["PAY"], STATUS_DATE
+        )
+    finally:
+        store.close()
+    assert isinstance(rows, tuple)
+    by_name = {row.name: row for row in rows}
+    assert by_name["Parking lot"].scope == 0
+    assert by_name["Parking lot"].status == "unknown"
+    assert any(row.status != "unknown" for row in rows)  # the others are measured

@@ -120,6 +120,8 @@ class StoreMetrics(HealthMetrics):
                     variance_days=variance,
                     done=float(m.done_items),
                     scope=float(m.scope_items),
+                    # no work item matched: nothing is done, nothing is known
+                    status="unknown" if m.scope_items == 0 else row.status,
                 )
             )
         return tuple(filled)
