@@ -296,12 +296,11 @@ class Store:
                 )
             if page.cursor is not None:
                 self._set_cursor(conn, source_id, stream, page.cursor)
-        if self.engine.dialect.name == "postgresql":
-            self._analyse_grown_tables(counts)
+        self._analyse_grown_tables(counts)
         return counts
 
     def _analyse_grown_tables(self, counts: PageCounts) -> None:
-        """ANALYZE a record table each time this store has doubled it (from 1,000 rows on).
+        """PostgreSQL: ANALYZE a record table each time this store has doubled it.
 
         A full sync fills empty tables faster than autovacuum notices: with no
         statistics PostgreSQL looks a page's ids up through the (source, item)
@@ -310,6 +309,8 @@ class Store:
         Only the lookup's columns are analysed: statistics of the JSON payload
         columns would cost far more and serve no query of the sync.
         """
+        if self.engine.dialect.name != "postgresql":
+            return
         for kind, kind_counts in counts.kinds.items():
             if not kind_counts.created or kind not in KINDS:
                 continue
