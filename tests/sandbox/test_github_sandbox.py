@@ -182,7 +182,8 @@ def test_enterprise_flavour_serves_under_api_v3() -> None:
         assert running.url.endswith("/api/v3")
         repo = _gh(running.url).get_repo("acme/portal")
         assert len(list(repo.get_issues(state="all", since=NOW - timedelta(days=1)))) == 0
-        assert repo.get_issues(state="all").totalCount == 120
+        # issue lists page by cursor: PyGithub follows the Link header's next URLs
+        assert len(list(repo.get_issues(state="all"))) == 120
         assert (
             requests.get(
                 running.url.removesuffix("/api/v3") + "/repos/acme/portal", timeout=5
@@ -231,29 +232,53 @@ def test_rate_limit_counts_down_and_exhausts(sandbox) -> None:
     assert anonymous.status_code == 200 and anonymous.headers["X-RateLimit-Limit"] == "60"
 
 
-def test_link_header_pages_with_absolute_urls_keeping_the_query(sandbox) -> None:
+def test_issue_lists_page_by_cursor_with_absolute_urls_keeping_the_query(sandbox) -> None:
+    """GitHub pages repository issues by cursor: the Link URLs carry ``after`` / ``before``."""
     running, _, _ = sandbox
     base = f"{running.url}/repos/acme/portal/issues"
     middle = requests.get(
         base, params={"state": "all", "per_page": 25, "page": 2}, headers=_auth(), timeout=5
     )
     assert len(middle.json()) == 25
-    assert middle.headers["Link"] == ", ".join(
-        [
-            f'<{base}?state=all&per_page=25&page=1>; rel="prev"',
-            f'<{base}?state=all&per_page=25&page=3>; rel="next"',
-            f'<{base}?state=all&per_page=25&page=5>; rel="last"',
-            f'<{base}?state=all&per_page=25&page=1>; rel="first"',
-        ]
-    )
-    assert middle.links["next"]["url"].startswith("http://127.0.0.1:")
-    last = requests.get(
-        base, params={"state": "all", "per_page": 25, "page": 5}, headers=_auth(), timeout=5
-    )
-    assert len(last.json()) == 20 and "next" not in last.links
+    assert set(middle.links) == {"prev", "next"}  # no last or first: cursors only go on
+    for rel, cursor in (("prev", "before"), ("next", "after")):
+        url = middle.links[rel]["url"]
+        assert url.startswith(f"{base}?state=all&per_page=25&{cursor}="), url
+        assert "page=" not in url.split("?")[1].replace("per_page=", "")
+    back = requests.get(middle.links["prev"]["url"], headers=_auth(), timeout=5)
+    first = requests.get(base, params={"state": "all", "per_page": 25}, headers=_auth(), timeout=5)
+    assert back.json() == first.json()
+    seen, url = [], f"{base}?state=all&per_page=25"
+    while url:
+        answer = requests.get(url, headers=_auth(), timeout=5)
+        seen += [i["number"] for i in answer.json()]
+        url = answer.links.get("next", {}).get("url")
+    assert len(seen) == len(set(seen)) == 120  # every issue and pull request, once
+    bad = requests.get(base, params={"after": "not-a-cursor"}, headers=_auth(), timeout=5)
+    assert bad.status_code == 422
     # state defaults to open: 120 minus 40 closed multiples of 3 minus merged pulls 20/40/80/100
     capped = requests.get(base, params={"per_page": 500}, headers=_auth(), timeout=5)
     assert len(capped.json()) == 76 and "Link" not in capped.headers
+
+
+def test_pull_lists_page_by_number_with_first_and_last(sandbox) -> None:
+    running, _, _ = sandbox
+    base = f"{running.url}/repos/acme/portal/pulls"
+    whole = requests.get(base, params={"state": "all", "per_page": 100}, headers=_auth(), timeout=5)
+    total = len(whole.json())
+    assert total > 10
+    middle = requests.get(
+        base, params={"state": "all", "per_page": 5, "page": 2}, headers=_auth(), timeout=5
+    )
+    last = (total + 4) // 5
+    assert middle.headers["Link"] == ", ".join(
+        [
+            f'<{base}?state=all&per_page=5&page=1>; rel="prev"',
+            f'<{base}?state=all&per_page=5&page=3>; rel="next"',
+            f'<{base}?state=all&per_page=5&page={last}>; rel="last"',
+            f'<{base}?state=all&per_page=5&page=1>; rel="first"',
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -376,9 +401,18 @@ def test_scale_pages_of_100_from_100k_issues_and_200k_commits() -> None:
     running = serve(service)
     try:
         base = f"{running.url}/repos/big/repo"
-        page = requests.get(
-            f"{base}/issues", params={"per_page": 100, "page": 1000}, headers=_auth(), timeout=30
+        deep = requests.get(
+            f"{base}/issues", params={"per_page": 100, "page": 100}, headers=_auth(), timeout=30
         )
+        assert deep.status_code == 422
+        assert "use cursor based pagination (after/before)" in deep.json()["message"]
+        page = requests.get(
+            f"{base}/issues", params={"per_page": 100, "page": 99}, headers=_auth(), timeout=30
+        )
+        assert [i["number"] for i in page.json()] == list(range(90_200, 90_100, -1))
+        while "next" in page.links:  # the cursors page on where page numbers stop
+            page = requests.get(page.links["next"]["url"], headers=_auth(), timeout=30)
+            assert page.status_code == 200
         assert [i["number"] for i in page.json()] == list(range(100, 0, -1))
         newest = requests.get(
             f"{base}/commits", params={"per_page": 100, "page": 2}, headers=_auth(), timeout=30

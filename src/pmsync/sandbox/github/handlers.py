@@ -14,6 +14,8 @@ from pmsync.sandbox.github.service import GitHubMachinery, RateBucket
 from pmsync.sandbox.github.world import RepoIndex
 from pmsync.sandbox.scenario import GitHubCommit
 
+_PAGING = ("page", "per_page", "after", "before")
+"""Parameters that choose a page, not the listing."""
 COMMIT_JSON_KEPT = 400_000
 """Commits whose listing JSON is kept (about 1 KB each), for two 200,000-commit passes."""
 
@@ -185,7 +187,7 @@ class GitHubService(GitHubMachinery):
         args = request.args.to_dict()
         cache_key = (
             "issues",
-            tuple(sorted((k, v) for k, v in args.items() if k not in ("page", "per_page"))),
+            tuple(sorted((k, v) for k, v in args.items() if k not in _PAGING)),
         )
         try:
             rows = view.queries.get(cache_key)
@@ -202,6 +204,7 @@ class GitHubService(GitHubMachinery):
             rows,
             lambda e: items.issue_json(index, view, e, self.people, urls),
             (view.encoded, lambda e: ("issue", urls.api, e.spec.number)),
+            cursor=lambda e: e.spec.number,
         )
 
     def get_issue(self, request: Request, number: int, **key: Any) -> Response:

@@ -21,6 +21,8 @@ With ``enterprise=True`` every route lives under ``/api/v3`` (serve it with
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import threading
 import time
@@ -342,42 +344,137 @@ class GitHubMachinery(Service):
         rows: Sequence[Any],
         render: Callable[[Any], Any],
         kept: tuple[dict[Any, orjson.Fragment], Callable[[Any], Any]] | None = None,
+        cursor: Callable[[Any], int] | None = None,
     ) -> Response:
         """Answer one page of ``rows`` with GitHub's ``Link`` header.
 
         With ``kept`` (a cache and a row's key in it) each row is encoded once
-        and joined as kept JSON after that (``kept_json``).
+        and joined as kept JSON after that (``kept_json``). With ``cursor`` (a
+        row's stable number) the listing pages as GitHub's issue lists do: the
+        ``Link`` header's next and prev URLs carry ``after`` / ``before``
+        cursors instead of page numbers, and a deep ``page=`` is refused
+        (``DEEP_PAGE_OFFSET``).
         """
         per_page = int_arg(request.args, "per_page", 30)
         per_page = 30 if per_page < 1 else min(per_page, 100)
         page = max(int_arg(request.args, "page", 1), 1)
         total = len(rows)
-        listing = tuple(sorted((k, v) for k, v in request.args.items(multi=True) if k != "page"))
-        start = self.shifted(request, listing, (page - 1) * per_page)
-        chunk = rows[start : start + per_page] if page <= total else []
-        last = max((total + per_page - 1) // per_page, 1)
-        links = []
-        url = request.base_url
-
-        def link(number: int, rel: str) -> str:
-            query = MultiDict(request.args)
-            query["page"] = str(number)
-            return (
-                f'<{url}?{urlencode(list(query.items(multi=True)), quote_via=quote)}>; rel="{rel}"'
+        listing = tuple(
+            sorted(
+                (k, v)
+                for k, v in request.args.items(multi=True)
+                if k not in ("page", "after", "before")
             )
-
-        if page > 1:
-            links.append(link(min(page - 1, last), "prev"))
-        if page < last:
-            links += [link(page + 1, "next"), link(last, "last")]
-        if page > 1:
-            links.append(link(1, "first"))
+        )
+        if cursor is not None:
+            try:
+                offset = self._cursor_offset(request, rows, cursor, page, per_page)
+            except _DeepPage:
+                return self.error_response(422, DEEP_PAGE_MESSAGE)
+            except ValueError:
+                return self.error_response(422, "Invalid cursor.")
+            start = self.shifted(request, listing, offset)
+            chunk = rows[start : start + per_page]
+            links = self._cursor_links(request, rows, cursor, start, len(chunk))
+        else:
+            start = self.shifted(request, listing, (page - 1) * per_page)
+            chunk = rows[start : start + per_page] if page <= total else []
+            links = self._page_links(request, page, max((total + per_page - 1) // per_page, 1))
         if kept is None:
             payload = [render(row) for row in chunk]
         else:
             cache, key = kept
             payload = [kept_json(cache, key(row), partial(render, row)) for row in chunk]
         return self.answer(request, payload, links=", ".join(links) or None)
+
+    @staticmethod
+    def _link(request: Request, rel: str, **changes: str) -> str:
+        query = MultiDict(request.args)
+        for name in ("page", "after", "before"):
+            query.pop(name, None)
+        for name, value in changes.items():
+            query[name] = value
+        target = urlencode(list(query.items(multi=True)), quote_via=quote)
+        return f'<{request.base_url}?{target}>; rel="{rel}"'
+
+    def _page_links(self, request: Request, page: int, last: int) -> list[str]:
+        links = []
+        if page > 1:
+            links.append(self._link(request, "prev", page=str(min(page - 1, last))))
+        if page < last:
+            links.append(self._link(request, "next", page=str(page + 1)))
+            links.append(self._link(request, "last", page=str(last)))
+        if page > 1:
+            links.append(self._link(request, "first", page="1"))
+        return links
+
+    @staticmethod
+    def _cursor_offset(
+        request: Request, rows: Sequence[Any], cursor: Callable[[Any], int], page: int, per: int
+    ) -> int:
+        """Return where the page starts: after or before a cursor's row, or at ``page``."""
+        after, before = request.args.get("after"), request.args.get("before")
+        if after or before:
+            number, offset = _decode_cursor(after or before or "")
+            # the row the cursor names, where it is now (rows may have moved); else its offset
+            if offset < len(rows) and cursor(rows[offset]) == number:
+                at = offset  # nothing moved: no search
+            else:
+                found = next((i for i, row in enumerate(rows) if cursor(row) == number), None)
+                at = offset if found is None else found
+            return at + 1 if after else max(at - per, 0)
+        if (page - 1) * per >= DEEP_PAGE_OFFSET:
+            raise _DeepPage
+        return (page - 1) * per
+
+    def _cursor_links(
+        self,
+        request: Request,
+        rows: Sequence[Any],
+        cursor: Callable[[Any], int],
+        start: int,
+        n: int,
+    ) -> list[str]:
+        links = []
+        if start > 0 and n:
+            links.append(
+                self._link(request, "prev", before=_encode_cursor(cursor(rows[start]), start))
+            )
+        if start + n < len(rows) and n:
+            end = start + n - 1
+            links.append(self._link(request, "next", after=_encode_cursor(cursor(rows[end]), end)))
+        return links
+
+
+DEEP_PAGE_OFFSET = 9_900
+"""Issue lists refuse ``page`` from this offset on: ``page=100&per_page=100`` is
+reported answered with 422 (github.com/google/go-github issue 3565, 2025), while
+the ``Link`` header's cursors page on. GitHub documents no exact threshold."""
+DEEP_PAGE_MESSAGE = (
+    "Pagination with the page parameter is not supported for large datasets, "
+    "please use cursor based pagination (after/before)"
+)
+
+
+class _DeepPage(Exception):
+    """A ``page=`` beyond what an issue list pages by number."""
+
+
+def _encode_cursor(number: int, offset: int) -> str:
+    """Return an opaque cursor naming a row (its number) and where it was (its offset)."""
+    return base64.urlsafe_b64encode(f"cursor:v2:{number}:{offset}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(text: str) -> tuple[int, int]:
+    """Return the row number and offset a cursor names (ValueError when it is not one)."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError) as err:
+        raise ValueError(text) from err
+    kind, version, number, offset = [*raw.split(":"), "", "", "", ""][:4]
+    if (kind, version) != ("cursor", "v2") or not number.isdigit() or not offset.isdigit():
+        raise ValueError(text)
+    return int(number), int(offset)
 
 
 def int_arg(args: Any, name: str, default: int) -> int:
