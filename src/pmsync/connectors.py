@@ -23,6 +23,7 @@ for ``pmsync config validate --online``.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
@@ -31,6 +32,7 @@ from datetime import UTC, datetime
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from pmsync.errors import ConnectorLoadError
@@ -39,6 +41,20 @@ from pmsync.records import RECORD_TYPES, Page
 ENTRY_POINT_GROUP = "pmsync.connectors"
 Clock = Callable[[], datetime]
 _RECORD_KINDS = frozenset(t.kind for t in RECORD_TYPES)
+
+
+def parse_json(body: bytes | str) -> Any:
+    """Parse a response body as connectors should: orjson, else the standard library.
+
+    A search page of 100 Jira issues with changelogs is about 600 KB; orjson
+    parses it several times faster than ``json``, which the client libraries use.
+    It refuses integers beyond 64 bits, which JSON allows: those few bodies go to
+    ``json``. Bad JSON raises ``ValueError`` either way.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def utc_now() -> datetime:

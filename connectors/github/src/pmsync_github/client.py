@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import github
 from github.GithubException import GithubException
 
-from pmsync.connectors import ConnectorContext
+from pmsync.connectors import ConnectorContext, parse_json
 from pmsync.errors import FatalSourceError, SourceError, TransientSourceError
 from pmsync.retry import classify_http, retrying
 from pmsync_github.settings import GitHubSettings
@@ -134,7 +134,7 @@ class GitHubClient:
             if status == 304:
                 return Answer(status, lowered, None)
             try:
-                data = json.loads(body) if body else None
+                data = parse_json(body) if body else None
             except ValueError as err:
                 # a proxy's HTML page or a cut body: worth another try
                 raise TransientSourceError(

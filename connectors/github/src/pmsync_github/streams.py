@@ -196,13 +196,12 @@ class StreamWalker:
         etag = None if full else state.get("etag")
         page_no, newest, first_etag = 1, since, None
         ids: set[str] = set()
+        params = {"state": "all", "sort": "updated", "direction": "desc"}
+        url: str = f"/repos/{repo}/pulls"
+        query: dict[str, Any] | None = {**params, "per_page": self.settings.per_page}
         while True:
-            params = {"state": "all", "sort": "updated", "direction": "desc"}
-            answer = self.client.get_list(
-                f"/repos/{repo}/pulls",
-                {**params, "per_page": self.settings.per_page, "page": page_no},
-                etag if page_no == 1 else None,
-            )
+            # after the first page, the Link header's next URL: page numbers or cursors alike
+            answer = self.client.get_list(url, query, etag if page_no == 1 else None)
             if answer.not_modified:
                 return
             if page_no == 1:
@@ -226,7 +225,7 @@ class StreamWalker:
                 yield _final(records, book, "pull_request", ids if full else None, repo)
                 return
             yield Page(records=records, cursor=None, scope=repo)
-            page_no += 1
+            page_no, url, query = page_no + 1, answer.next_url, None
 
     # --- milestones -------------------------------------------------------------------
 

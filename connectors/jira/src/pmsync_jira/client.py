@@ -22,7 +22,7 @@ from typing import Any, Literal
 import requests
 from jira import JIRA, JIRAError
 
-from pmsync.connectors import ConnectorContext
+from pmsync.connectors import ConnectorContext, parse_json
 from pmsync.errors import FatalSourceError, SourceError, TransientSourceError
 from pmsync.retry import classify_http, configure_requests_session, retrying
 from pmsync_jira.settings import JiraSettings
@@ -121,7 +121,7 @@ class JiraClient:
                 # str(JIRAError) carries the request's Authorization header.
                 raise self._translate(err, what) from None
             try:
-                return json.loads(response.content)
+                return parse_json(response.content)
             except ValueError:
                 raise TransientSourceError(
                     f"{what}: HTTP {response.status_code} with a body that is not JSON"
