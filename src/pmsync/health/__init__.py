@@ -8,7 +8,8 @@ project or the whole portfolio in one set-based pass
 (``inputs_from_store``), computes ``ProjectHealth`` at any status date, takes
 the daily snapshot that trends and rules read (``snapshot``), assembles
 what ``pmsync metrics`` prints (``figures``) and the series the reports' burn
-charts draw (``burn``).
+charts draw (``burn``). ``analyse`` reads the store once for the metrics, the
+rules, the reports and the snapshot when they run together (``Analysis``).
 
 A status date in the past gives the figures of that day: items created later
 do not count, statuses and milestone memberships are taken as they were
@@ -28,7 +29,14 @@ from pmsync.health.burn import (
     load_burnups,
     load_portfolio_burnups,
 )
-from pmsync.health.figures import BudgetLine, MilestoneFigures, ProjectFigures, load_figures
+from pmsync.health.figures import (
+    Analysis,
+    BudgetLine,
+    MilestoneFigures,
+    ProjectFigures,
+    analyse,
+    load_figures,
+)
 from pmsync.health.inputs_from_store import (
     LoadedProject,
     MilestoneScope,
@@ -51,6 +59,7 @@ from pmsync.plan.baselines import UnknownProject
 from pmsync.store import Store
 
 __all__ = [
+    "Analysis",
     "BudgetLine",
     "FiscalYearBurn",
     "LoadedProject",
@@ -63,6 +72,7 @@ __all__ = [
     "StoredSnapshot",
     "Trend",
     "UnknownProject",
+    "analyse",
     "fiscal_year_burn",
     "load_burnups",
     "load_figures",

@@ -10,17 +10,18 @@ ledger, to the cent) and are put beside the health here, never recomputed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from pmsync.config import Config
-from pmsync.health.inputs_from_store import LoadedProject, load_inputs
+from pmsync.health.inputs_from_store import LoadedProject, Stopwatch, Timings, load_inputs
 from pmsync.metrics import MetricInputError, MilestoneForecast, ProjectHealth, project_health
 from pmsync.plan.baselines import PlanVariance, plan_variance
-from pmsync.plan.frames import ItemFrame
+from pmsync.plan.costs import CostLedger
+from pmsync.plan.frames import ItemFrame, load_items
 from pmsync.store import Store
 
 
@@ -178,6 +179,66 @@ def project_figures(
     )
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """One read of the store for some projects at one status date, shared by every consumer.
+
+    The metrics, the rules (``evaluate_rules(health=analysis)``), the reports
+    (``generate_reports(analysis=analysis)``) and the daily snapshot each read
+    the same items, status history and cost ledgers when they run alone. Run
+    together on one ``Analysis`` they read them once: its figures are exactly
+    what each would have computed at ``as_of`` (the tests compare them).
+    """
+
+    as_of: date
+    keys: tuple[str, ...]
+    """The projects asked for (a project not in the store has no figures)."""
+    items: ItemFrame
+    """``pmsync.plan.frames.load_items`` of ``keys``: what burn-ups are counted from."""
+    figures: Mapping[str, ProjectFigures]
+    ledgers: Mapping[str, CostLedger]
+    problems: Mapping[str, str]
+    """Projects whose plan the metrics refuse, with the reason (no figures for them)."""
+
+    @property
+    def health(self) -> dict[str, ProjectHealth]:
+        """Return every measured project's health."""
+        return {key: found.health for key, found in self.figures.items()}
+
+
+def analyse(
+    store: Store,
+    config: Config,
+    keys: Collection[str] | None = None,
+    *,
+    as_of: date,
+    now: Callable[[], datetime],
+    timings: Timings | None = None,
+) -> Analysis:
+    """Measure every project (or ``keys``) at the end of ``as_of`` from one read of the store.
+
+    ``timings``, if given, receives the wall and CPU seconds per stage (for ``bench/``).
+    """
+    chosen = sorted(config.projects) if keys is None else sorted(keys)
+    clock = Stopwatch(timings)
+    with store.session(readonly=True) as session:
+        items = load_items(session.connection(), config, chosen)
+    clock.lap("work items (load_items)")
+    loaded = load_inputs(store, config, chosen, as_of=as_of, now=now, timings=timings, items=items)
+    clock = Stopwatch(timings)
+    problems: dict[str, str] = {}
+    found = _measure(store, config, loaded, problems)
+    clock.lap("metrics and plan variance")
+    return Analysis(
+        as_of=as_of,
+        keys=tuple(chosen),
+        items=items,
+        figures=found,
+        ledgers={key: project.ledger for key, project in loaded.items()},
+        problems=problems,
+    )
+
+
 def load_figures(
     store: Store,
     config: Config,
@@ -196,6 +257,16 @@ def load_figures(
     """
     chosen = sorted(config.projects) if keys is None else sorted(keys)
     loaded = load_inputs(store, config, chosen, as_of=as_of, now=now, items=items)
+    return _measure(store, config, loaded, problems)
+
+
+def _measure(
+    store: Store,
+    config: Config,
+    loaded: Mapping[str, LoadedProject],
+    problems: dict[str, str] | None,
+) -> dict[str, ProjectFigures]:
+    """Return the figures of the loaded projects (refused ones raise, or go to ``problems``)."""
     found = {}
     with store.session(readonly=True) as session:
         conn = session.connection()

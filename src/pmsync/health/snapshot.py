@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from pmsync import model
 from pmsync.config import Config
-from pmsync.health.figures import ProjectFigures, load_figures
+from pmsync.health.figures import Analysis, ProjectFigures, load_figures
 from pmsync.store import Store
 from pmsync.upsert import upsert_rows
 
@@ -121,12 +121,27 @@ def today(config: Config, now: Callable[[], datetime]) -> date:
 
 
 def take_daily_snapshot(
-    store: Store, config: Config, now: Callable[[], datetime], *, day: date | None = None
+    store: Store,
+    config: Config,
+    now: Callable[[], datetime],
+    *,
+    day: date | None = None,
+    analysis: Analysis | None = None,
 ) -> SnapshotResult:
-    """Store today's figures of every project, milestone and deliverable (idempotent per day)."""
+    """Store today's figures of every project, milestone and deliverable (idempotent per day).
+
+    ``analysis``: every project's figures at ``day`` if already measured (``analyse``).
+    """
     day = day or today(config, now)
     problems: dict[str, str] = {}
-    figures = load_figures(store, config, as_of=day, now=now, problems=problems)
+    if (
+        analysis is not None
+        and analysis.as_of == day
+        and set(analysis.keys) >= set(config.projects)
+    ):
+        figures, problems = dict(analysis.figures), dict(analysis.problems)
+    else:  # none, or one of another day or of fewer projects: measure here
+        figures = load_figures(store, config, as_of=day, now=now, problems=problems)
     computed_at = now()
     rows = [
         {

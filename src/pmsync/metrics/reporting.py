@@ -19,7 +19,7 @@ from datetime import date, datetime
 
 from pmsync.config import Config
 from pmsync.config import Project as ProjectPlan
-from pmsync.health.figures import ProjectFigures, load_figures
+from pmsync.health.figures import Analysis, ProjectFigures, load_figures
 from pmsync.metrics.inputs import MetricInputError
 from pmsync.metrics.results import ProjectHealth
 from pmsync.plan.frames import ItemFrame
@@ -88,6 +88,12 @@ class StoreMetrics(HealthMetrics):
         self.problems.update(problems)
         for key in wanted:
             self._figures[(key, as_of)] = figures.get(key)
+
+    def adopt(self, analysis: Analysis) -> None:
+        """Take every project's figures from ``analysis`` (one read shared with other jobs)."""
+        self.problems.update(analysis.problems)
+        for key in analysis.keys:
+            self._figures[(key, analysis.as_of)] = analysis.figures.get(key)
 
     def _health(self, plan: ProjectPlan, as_of: date) -> ProjectHealth | None:
         found = self.figures(plan, as_of)

@@ -26,7 +26,7 @@ from pmsync.config import Project as ProjectPlan
 from pmsync.health.burn import MilestoneBurnup, load_burnups, load_portfolio_burnups
 from pmsync.meetings import load_meetings as load_calendar
 from pmsync.meetings import matches_cadence, project_cadences
-from pmsync.plan.frames import load_items
+from pmsync.plan.frames import ItemFrame, load_items
 from pmsync.reports import derive, from_metrics, reads
 from pmsync.reports.facts import (
     AlertRow,
@@ -148,19 +148,23 @@ def prepare(
     as_of: date,
     now: Callable[[], datetime],
     metrics: MetricsSource | None = None,
+    items: ItemFrame | None = None,
 ) -> Shared:
     """Read what the reports of ``keys`` at ``as_of`` share, and let ``metrics`` load them all.
 
     A metrics source with a ``prefetch(keys, as_of, items)`` method (the
     store-backed one has) computes every project's figures in one pass here,
-    from the same items the burn-ups are counted from.
+    from the same items the burn-ups are counted from. ``items``: the
+    ``load_items`` of these projects (or more), if already read.
     """
     ctx = Context(config, store, as_of, now())
-    with store.session(readonly=True) as session:
-        items = load_items(session.connection(), config, sorted(keys))
+    exact = items is None  # the metrics take only the items of exactly these projects
+    if items is None:
+        with store.session(readonly=True) as session:
+            items = load_items(session.connection(), config, sorted(keys))
     prefetch = getattr(metrics, "prefetch", None)
     if callable(prefetch):
-        prefetch(keys, as_of, items)
+        prefetch(keys, as_of, items if exact else None)
     instant = ctx.status_instant
     return Shared(
         as_of=as_of,

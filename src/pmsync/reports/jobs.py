@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from pmsync import model
 from pmsync.config import Config
+from pmsync.health.figures import Analysis
 from pmsync.reports import site
 from pmsync.reports.collect import (
     MetricsSource,
@@ -144,13 +145,16 @@ def generate_reports(
     formats: Sequence[str] = ("html", "md", "json"),
     metrics: MetricsSource | None = None,
     workers: int | None = None,
+    analysis: Analysis | None = None,
 ) -> Written:
     """Write project reports and the portfolio into the site ``out``; return what was written.
 
     With ``portfolio`` every project's report is written too (the portfolio links
     to them); without it, only ``projects`` (default: all). ``workers``: how many
     processes render the reports (default: one per CPU from ``PARALLEL_FROM``
-    projects on, else this one).
+    projects on, else this one). ``analysis``: the projects already measured at
+    ``as_of`` (``pmsync.health.analyse``), shared with the rules and the snapshot
+    rather than read again (one of another day or of other projects is not used).
     """
     keys = sorted(config.projects) if projects is None else list(projects)
     unknown = [k for k in keys if k not in config.projects]
@@ -160,6 +164,12 @@ def generate_reports(
         keys = sorted(config.projects)
     written = Written()
     metrics = metrics or default_metrics(config, store, now)
+    items = None
+    adopt = getattr(metrics, "adopt", None)
+    usable = analysis is not None and analysis.as_of == as_of and set(keys) <= set(analysis.keys)
+    if analysis is not None and usable and callable(adopt):  # not one of another day or projects
+        adopt(analysis)
+        items = analysis.items
     pool = _pool(workers_for(len(keys), workers))
     pending: dict[str, Future[list[Path]] | list[Path]] = {}
     try:
@@ -167,7 +177,9 @@ def generate_reports(
         for part in _parts(keys, *sizes):
             shared: Shared | None = None
             if len(part) > 1:
-                shared = prepare(config, store, part, as_of=as_of, now=now, metrics=metrics)
+                shared = prepare(
+                    config, store, part, as_of=as_of, now=now, metrics=metrics, items=items
+                )
             for key in part:
                 previous = site.previous_report(out, key, as_of)
                 report = collect_project(

@@ -14,7 +14,7 @@ test``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,12 +23,11 @@ from celpy import celtypes
 from pmsync.alerts import Evidence, Finding
 from pmsync.alerts.findings import SEVERITY_RANK
 from pmsync.config import Config, CustomRule
-from pmsync.metrics import ProjectHealth
 from pmsync.rules.builtin import builtin_findings
 from pmsync.rules.custom import CompiledRule, activation, compile_rule, explain, render_summary
 from pmsync.rules.facts import ProjectFacts
 from pmsync.rules.fields import deliverable_values, milestone_values, project_values
-from pmsync.rules.inputs import HealthLoader, gather
+from pmsync.rules.inputs import Metrics, gather
 from pmsync.store import Store
 
 log = logging.getLogger(__name__)
@@ -124,7 +123,7 @@ def evaluate_projects(
     now: Callable[[], datetime],
     *,
     projects: Collection[str] | None = None,
-    health: Mapping[str, ProjectHealth] | HealthLoader | None = None,
+    health: Metrics = None,
 ) -> dict[str, ProjectVerdict]:
     """Return, per project, what every rule finds now and what could not be evaluated."""
     custom = compiled_custom(config)
@@ -144,7 +143,7 @@ def evaluate_rules(
     config: Config,
     now: Callable[[], datetime],
     *,
-    health: Mapping[str, ProjectHealth] | HealthLoader | None = None,
+    health: Metrics = None,
 ) -> list[Finding]:
     """Return the complete set of current findings of every project (for ``run_check``)."""
     verdicts = evaluate_projects(store, config, now, health=health)

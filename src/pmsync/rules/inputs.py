@@ -18,7 +18,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
@@ -28,7 +28,7 @@ from pmsync.config import Config
 from pmsync.config import Project as ProjectPlan
 from pmsync.config.meetings import WEEKDAYS
 from pmsync.meetings import CapacityTable, Meeting, load_capacity, load_meetings, project_cadences
-from pmsync.metrics import ProjectHealth
+from pmsync.metrics import MetricInputError, ProjectHealth
 from pmsync.plan.baselines import plan_variance
 from pmsync.plan.costs import CostLedger, cost_ledgers
 from pmsync.plan.risks import risk_register
@@ -44,6 +44,24 @@ HealthLoader = Callable[
     [Store, Config, date, Callable[[], datetime], list[str]], Mapping[str, ProjectHealth]
 ]
 """``(store, config, status date, clock, project keys)`` to the projects' metrics."""
+
+
+@runtime_checkable
+class Measured(Protocol):
+    """Metrics already computed from the store (``pmsync.health.Analysis``), with their ledgers."""
+
+    @property
+    def as_of(self) -> date: ...
+    @property
+    def health(self) -> Mapping[str, ProjectHealth]: ...
+    @property
+    def ledgers(self) -> Mapping[str, CostLedger]: ...
+    @property
+    def problems(self) -> Mapping[str, str]: ...
+
+
+Metrics = Mapping[str, ProjectHealth] | HealthLoader | Measured | None
+"""What the rules may be given instead of computing the metrics themselves."""
 
 
 def status_date(config: Config, moment: datetime) -> date:
@@ -78,7 +96,7 @@ def gather(
     now: Callable[[], datetime],
     *,
     projects: Collection[str] | None = None,
-    health: Mapping[str, ProjectHealth] | HealthLoader | None = None,
+    health: Metrics = None,
 ) -> dict[str, ProjectFacts]:
     """Return the facts of every configured project (or of ``projects``)."""
     moment = now()
@@ -161,14 +179,25 @@ def _metrics(
     config: Config,
     today: date,
     now: Callable[[], datetime],
-    given: Mapping[str, ProjectHealth] | HealthLoader | None,
+    given: Metrics,
     notes: dict[str, list[str]],
     keys: list[str],
 ) -> tuple[Mapping[str, ProjectHealth], Mapping[str, CostLedger] | None]:
-    """Return the projects' metrics (and, when computed here, their cost ledgers).
+    """Return the projects' metrics (and, when computed here or given, their cost ledgers).
 
-    Without the metrics step, say so (never guess).
+    Without the metrics step, say so (never guess). A ``Measured`` of another
+    day, or of other projects, is not used: the metrics are computed here. One
+    that could not measure a project fails the check, as computing them here
+    would: a partial set of findings would resolve alerts that still hold.
     """
+    if isinstance(given, Measured):
+        if given.as_of != today or not set(keys) <= set(given.ledgers) | set(given.problems):
+            given = None
+        elif given.problems:
+            key, why = sorted(given.problems.items())[0]
+            raise MetricInputError(f"{key}: {why}")
+        else:
+            return given.health, given.ledgers
     if given is not None and not callable(given):
         return given, None
     try:
