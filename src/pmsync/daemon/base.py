@@ -12,6 +12,7 @@ from pmsync.connectors import Clock, utc_now
 
 if TYPE_CHECKING:
     from pmsync.config import Config
+    from pmsync.daemon.analysis import SharedAnalysis
     from pmsync.daemon.hooks import Hooks
     from pmsync.daemon.metrics import DaemonMetrics
     from pmsync.store import Store
@@ -76,6 +77,8 @@ class JobContext:
     """The scheduled time this run stands for (claimed jobs only)."""
     plan_stale: Callable[[], bool] = lambda: False
     """Tell (once) that the configuration changed since the plan tables were last refreshed."""
+    analysis: SharedAnalysis | None = None
+    """The daemon's last portfolio measurement, shared by check, snapshot and reports."""
 
     def sleep(self, seconds: float) -> None:
         """Wait for a retry, but not past a stop request."""

@@ -100,6 +100,13 @@ class Hooks:
         with self._lock:
             self._missing.clear()
 
+    def declares(self, name: str, parameter: str) -> bool:
+        """Tell whether hook ``name`` is available and takes ``parameter`` (worth computing)."""
+        function = self.get(name)
+        if function is None:
+            return False
+        return parameter in accepted_arguments(function, {parameter: None})
+
     def call(self, name: str, **offered: Any) -> tuple[bool, Any]:
         """Call hook ``name`` with the offered arguments it declares; return (called, result)."""
         function = self.get(name)

@@ -39,6 +39,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from pmsync.config import Config
+from pmsync.daemon.analysis import SharedAnalysis
 from pmsync.daemon.base import DaemonOptions, JobContext, JobResult
 from pmsync.daemon.heartbeat import Heartbeat
 from pmsync.daemon.hooks import Hooks
@@ -84,6 +85,8 @@ class Daemon:
         self.plan_changed = threading.Event()
         """Set at start and by each applied reload: the next check refreshes the plan."""
         self.plan_changed.set()
+        self.analysis = SharedAnalysis()
+        """The last portfolio measurement, handed to the next job while the store is unchanged."""
         self.life = Lifecycle(self)
         workers = min(max(len(build_jobs(config, self.options)) + 4, 4), 32)
         self.scheduler = BackgroundScheduler(
@@ -290,6 +293,7 @@ class Daemon:
             run_soon=self.run_soon,
             fire_time=fire_time,
             plan_stale=self._take_plan_change,
+            analysis=self.analysis,
         )
         params = dict(spec.params)
         if spec.kind == "sync":

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -119,7 +119,8 @@ def check(ctx: JobContext, limit: int = 100) -> JobResult:
     if ctx.hooks.get("evaluate_rules") is None or ctx.hooks.get("run_check") is None:
         # Never update alerts without findings: an empty set would resolve every alert.
         return JobResult("skipped", "the rules engine or alerting is not installed")
-    _, findings = ctx.hooks.call("evaluate_rules", **offered)
+    measured = _measured(ctx, "evaluate_rules", "health")
+    _, findings = ctx.hooks.call("evaluate_rules", **offered, **measured)
     _, report = ctx.hooks.call("run_check", findings=findings, limit=limit, **offered)
     sent, failed = _count_dispatch(ctx, getattr(report, "dispatch", None))
     return JobResult("ok", f"{sent} notification(s) sent, {failed} failed")
@@ -158,13 +159,41 @@ def dispatch(ctx: JobContext, limit: int = 100) -> JobResult:
 
 
 def _today(ctx: JobContext) -> date:
-    return ctx.now().astimezone(ZoneInfo(ctx.config.settings.timezone)).date()
+    return _day_of(ctx, None)
+
+
+def _day_of(ctx: JobContext, moment: datetime | None) -> date:
+    """Return the day of ``moment`` (None: now) in the installation's time zone."""
+    return (moment or ctx.now()).astimezone(ZoneInfo(ctx.config.settings.timezone)).date()
+
+
+def _measured(
+    ctx: JobContext, hook: str, parameter: str, *, day: date | None = None, new: bool = True
+) -> dict[str, Any]:
+    """Offer ``hook`` the portfolio measured at ``day`` (today) as ``parameter``, if it takes it.
+
+    ``new``: measure when the daemon keeps no valid measurement (else only a kept one).
+    """
+    if ctx.analysis is None or not ctx.hooks.declares(hook, parameter):
+        return {}
+    day = day or _today(ctx)
+    if new:
+        found = ctx.analysis.measure(ctx.store, ctx.config, day, ctx.now)
+    else:
+        found = ctx.analysis.kept(ctx.store, ctx.config, day)
+    return {} if found is None else {parameter: found}
 
 
 def snapshot(ctx: JobContext) -> JobResult:
     """Take the daily metric snapshot (idempotent per day)."""
+    day = _today(ctx)
     called, _ = ctx.hooks.call(
-        "snapshot", store=ctx.store, config=ctx.config, now=ctx.now, day=_today(ctx)
+        "snapshot",
+        store=ctx.store,
+        config=ctx.config,
+        now=ctx.now,
+        day=day,
+        **_measured(ctx, "snapshot", "analysis", day=day),
     )
     return JobResult("ok") if called else JobResult("skipped", "metrics are not installed")
 
@@ -184,10 +213,16 @@ def report(ctx: JobContext, project: str, entry: int) -> JobResult:
         "entry_index": entry,
         "fire_time": ctx.fire_time,
     }
-    called, _ = ctx.hooks.call("report", **offered)
+    portfolio = wanted.report == "portfolio"
+    # the portfolio measures every project anyway; one project's report reads only its own
+    # unless the daemon keeps a valid measurement of them all
+    called, _ = ctx.hooks.call(
+        "report",
+        **offered,
+        **_measured(ctx, "report", "analysis", day=_day_of(ctx, ctx.fire_time), new=portfolio),
+    )
     if called:
         return JobResult("ok")
-    portfolio = wanted.report == "portfolio"
     called, written = ctx.hooks.call(
         "write_reports",
         out=ctx.config.var_dir / "reports",
@@ -196,6 +231,7 @@ def report(ctx: JobContext, project: str, entry: int) -> JobResult:
         portfolio=portfolio,
         formats=list(wanted.formats),
         **offered,
+        **_measured(ctx, "write_reports", "analysis", new=portfolio),
     )
     if not called:
         return JobResult("skipped", "reports are not installed")

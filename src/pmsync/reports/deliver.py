@@ -31,6 +31,7 @@ from sqlalchemy import select
 from pmsync import model
 from pmsync.config import CommunicationEntry, Config
 from pmsync.config.settings import EmailReceiver
+from pmsync.health.figures import Analysis
 from pmsync.reports import fmt, reads
 from pmsync.reports.facts import Meeting, ProjectReport, Risks, is_available
 from pmsync.reports.jobs import generate_reports
@@ -143,8 +144,12 @@ def send_scheduled_report(
     out: Path | None = None,
     send: Send | None = None,
     base_url: str | None = None,
+    analysis: Analysis | None = None,
 ) -> list[str]:
-    """Write and e-mail the report of one communication-plan entry; return the recipients."""
+    """Write and e-mail the report of one communication-plan entry; return the recipients.
+
+    ``analysis``: every project already measured (``pmsync.health.analyse``), if at hand.
+    """
     out = out or config.var_dir / "reports"
     as_of = _today(config, fire_time or now)
     portfolio = entry.report == "portfolio"
@@ -157,6 +162,7 @@ def send_scheduled_report(
         projects=None if portfolio else [project],
         portfolio=portfolio,
         formats=entry.formats,
+        analysis=analysis,
     )
     report = written.portfolio if portfolio else written.projects[project]
     key = None if portfolio else project
