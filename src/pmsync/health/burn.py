@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -28,6 +29,7 @@ from sqlalchemy import select
 from pmsync import model
 from pmsync.config import Config
 from pmsync.config import Project as ProjectPlan
+from pmsync.health.history import fix_version_moves
 from pmsync.metrics.results import ProjectHealth, Series
 from pmsync.plan.frames import ItemFrame, load_items
 from pmsync.plan.progress import ScopeSeries, scope_history
@@ -96,15 +98,18 @@ def load_portfolio_burnups(
         if not rows:
             return found
         frame = items if items is not None else load_items(conn, config, sorted(rows))
+        moves = fix_version_moves(conn, frame, after=-1)  # all of them, in one read
         for group in _groups(frame, sorted(rows), ids):
             first = min(config.projects[k].start for k in group)
+            own = _rows_of(frame, [ids[k] for k in group])
             series = scope_history(
                 conn,
-                _rows_of(frame, [ids[k] for k in group]),
+                own,
                 [mid for k in group for mid, _ in rows[k]],
                 first,
                 as_of,
                 config.settings.timezone,
+                moves=_moves_of(own, moves),
             )
             for key in group:
                 skip = (config.projects[key].start - first).days
@@ -125,6 +130,29 @@ def _groups(frame: ItemFrame, keys: list[str], ids: dict[str, int]) -> list[list
         groups[-1].append(key)
         size += n
     return groups
+
+
+def _moves_of(frame: ItemFrame, moves: np.ndarray) -> list[tuple[int, Any, int, int]]:
+    """Return the fix-version moves of the frame's items as ``scope_history`` takes them.
+
+    ``moves``: (item id, seconds, milestone left or -1, milestone joined or -1)
+    rows, as ``pmsync.health.history.fix_version_moves`` reads them.
+    """
+    if not len(moves) or not len(frame):
+        return []
+    item = moves[:, 0]
+    row = np.minimum(np.searchsorted(frame.work_item_id, item), len(frame) - 1)
+    inside = frame.work_item_id[row] == item
+    found: list[tuple[int, Any, int, int]] = []
+    for at, (_, seconds, left, joined) in zip(
+        row[inside].tolist(), moves[inside].tolist(), strict=True
+    ):
+        when = np.datetime64(seconds, "s")
+        if left >= 0:
+            found.append((at, when, left, -1))
+        if joined >= 0:
+            found.append((at, when, joined, 1))
+    return found
 
 
 def _rows_of(frame: ItemFrame, project_ids: list[int]) -> ItemFrame:

@@ -31,6 +31,7 @@ from pmsync import model
 from pmsync.config import Config
 from pmsync.config.projects import Project
 from pmsync.plan.frames import epoch_seconds, local_days
+from pmsync.plan.sql import in_projects, most_projects
 
 UNIT = 360_000
 """Ledger values are in 1/UNIT of the currency: seconds x rate in cents."""
@@ -188,7 +189,11 @@ def cost_ledgers(
             ident, and_(ident.c.source_id == wl.c.source_id, ident.c.login == wl.c.author_login)
         )
         .outerjoin(person, person.c.id == ident.c.person_id)
-        .where(wl.c.deleted_at.is_(None), wi.c.deleted_at.is_(None), wi.c.project_id.in_(list(ids)))
+        .where(
+            wl.c.deleted_at.is_(None),
+            wi.c.deleted_at.is_(None),
+            in_projects(wi.c.project_id, ids, scan=most_projects(conn, len(ids))),
+        )
     ).all()
     ce = model.table_of(model.CostEntry)
     entries = conn.execute(

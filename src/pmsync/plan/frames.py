@@ -37,7 +37,7 @@ from sqlalchemy import (
 
 from pmsync import model
 from pmsync.config import Config
-from pmsync.plan.sql import fetch_array
+from pmsync.plan.sql import fetch_array, in_projects, most_projects
 
 CATEGORY_CODES = {"todo": 0, "in_progress": 1, "done": 2}
 """Status category → the small integer ``ItemFrame.category`` holds."""
@@ -117,8 +117,9 @@ def load_items(conn: Connection, config: Config, project_keys: Collection[str]) 
     wi = model.table_of(model.WorkItem)
     category = category_of(config, wi, project_ids, source_ids)
     code = case(*((category == name, n) for name, n in CATEGORY_CODES.items()), else_=0)
+    wide = most_projects(conn, len(project_ids))  # then read in id order: no sort
     mine = and_(
-        wi.c.project_id.in_(list(project_ids.values())),
+        in_projects(wi.c.project_id, project_ids.values(), scan=wide),
         wi.c.deleted_at.is_(None),
         counts_as_scope(wi),
     )
@@ -147,13 +148,17 @@ def load_items(conn: Connection, config: Config, project_keys: Collection[str]) 
         _ROW,
     )
     mi = model.table_of(model.MilestoneItem)
-    pairs = fetch_array(
-        conn,
-        select(mi.c.milestone_id, mi.c.work_item_id)
-        .join(wi, wi.c.id == mi.c.work_item_id)
-        .where(mine),
-        _PAIR,
-    )
+    if wide:  # every membership, kept when its item is one of these: no join per item
+        pairs = fetch_array(conn, select(mi.c.milestone_id, mi.c.work_item_id), _PAIR)
+        pairs = pairs[_member(rows["id"], pairs["item"])]
+    else:
+        pairs = fetch_array(
+            conn,
+            select(mi.c.milestone_id, mi.c.work_item_id)
+            .join(wi, wi.c.id == mi.c.work_item_id)
+            .where(mine),
+            _PAIR,
+        )
     never = np.datetime64("NaT", "s")
     return ItemFrame(
         work_item_id=rows["id"],
@@ -170,6 +175,14 @@ def load_items(conn: Connection, config: Config, project_keys: Collection[str]) 
         milestone_id=pairs["milestone"],
         member_row=np.searchsorted(rows["id"], pairs["item"]),
     )
+
+
+def _member(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Return, for each of ``values``, whether it is in the sorted array ``ids``."""
+    if not len(ids):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(ids, values), len(ids) - 1)
+    return np.asarray(ids[at] == values)
 
 
 _ROW = np.dtype(

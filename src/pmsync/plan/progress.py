@@ -228,10 +228,16 @@ def scope_history(
     first: date,
     last: date,
     timezone: str = "UTC",
+    moves: list[tuple[int, Any, int, int]] | None = None,
 ) -> dict[int, ScopeSeries]:
-    """Return each milestone's daily scope and done work from ``first`` to ``last``."""
+    """Return each milestone's daily scope and done work from ``first`` to ``last``.
+
+    ``moves``: the frame's fix-version moves as ``_fix_version_moves`` returns
+    them, if the caller has read them (for many projects at once).
+    """
     days = np.arange(np.datetime64(first, "D"), np.datetime64(last, "D") + 1)
-    moves = _fix_version_moves(conn, frame, milestone_ids)
+    if moves is None:
+        moves = _fix_version_moves(conn, frame, milestone_ids)
     by_pair: dict[tuple[int, int], list[tuple[np.datetime64, int]]] = defaultdict(list)
     for row, when, mid, sign in moves:
         by_pair[(row, mid)].append((when, sign))

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 from pmsync import model
 from pmsync.config import Config
 from pmsync.plan.frames import category_of, counts_as_scope
+from pmsync.plan.sql import in_projects, most_projects
 from pmsync.rules.facts import ItemFact
 
 BLOCKED_WORDS = ("blocked", "impediment", "on hold")
@@ -100,7 +101,11 @@ def load_open_items(
         )
         .outerjoin(person, person.c.id == ident.c.person_id)
         .where(
-            wi.c.project_id.in_(sorted(project_ids.values())),
+            in_projects(
+                wi.c.project_id,
+                sorted(project_ids.values()),
+                scan=most_projects(conn, len(project_ids)),
+            ),
             wi.c.deleted_at.is_(None),
             counts_as_scope(wi),
             func.coalesce(category, "") != "done",  # open items only
@@ -196,6 +201,7 @@ def with_ages(
     source_ids = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
     category = category_of(config, wi, project_ids, source_ids)
     categories = StatusCategories(conn, config)
+    chosen = sorted({items[i].project_id for i in wanted})
     rows: Any = conn.execute(
         select(wi.c.id, wi.c.project_id, wi.c.source_id, ch.c.at, ch.c.from_value, ch.c.to_value)
         .join(
@@ -205,7 +211,7 @@ def with_ages(
         .where(
             ch.c.field == "status",
             ch.c.deleted_at.is_(None),
-            wi.c.project_id.in_(sorted({items[i].project_id for i in wanted})),
+            in_projects(wi.c.project_id, chosen, scan=most_projects(conn, len(chosen))),
             wi.c.deleted_at.is_(None),
             category != "done",  # the history of open items only, and of those only the ones
             or_(  # whose age reads it: in progress, or blocked by their status
