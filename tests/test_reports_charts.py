@@ -8,6 +8,7 @@ report of a synced sandbox world is ``test_reports_golden.py``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -226,3 +227,24 @@ def test_a_chart_drawn_after_others_is_the_chart_drawn_on_a_fresh_figure(config:
         for chart in order:
             assert render_chart(chart) == alone[chart.id], chart.id
     assert "legend" in alone["throughput-PAY"] and "legend" not in alone["bare-PAY"]
+
+
+def test_large_amounts_read_in_thousands_and_millions_beside_their_unit() -> None:
+    """Six- and seven-digit axis labels once pushed the unit off the chart's left edge."""
+    days = [AS_OF - timedelta(days=n) for n in range(40, -1, -1)]
+    spent = tuple(Point(d, 32_000.0 * n) for n, d in enumerate(days))
+    chart = Chart("cost-BIG", "Cost", "Actual cost.", "EUR", (Series("AC", "actual", spent),))
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", render_chart(chart))
+    assert "EUR" in texts
+    values = [t for t in texts if t[:1].isdigit() and " " not in t]  # not the dates
+    assert "1M" in values and any(t.endswith("k") for t in values), values
+    assert not any(len(t) > 5 for t in values), values
+    small = Chart("spi-SMALL", "SPI", "SPI(t).", "index",
+                  (Series("SPI(t)", "actual", tuple(Point(d, 0.8 + n / 200) for n, d in
+                                                     enumerate(days))),))  # fmt: skip
+    low = [
+        t
+        for t in re.findall(r"<text[^>]*>([^<]*)</text>", render_chart(small))
+        if t[:1] == "0" and " " not in t
+    ]
+    assert low and all("k" not in t and "M" not in t for t in low), low

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from datetime import timedelta
@@ -98,6 +99,39 @@ def test_the_site_keeps_every_report_and_links_the_history(tmp_path: Path) -> No
     previous = site.previous_report(tmp_path, "PAY", STATUS_DATE)
     assert previous is not None and previous["header"]["status_date"] == "2026-02-23"
     assert '<svg class="spark"' in (tmp_path / "portfolio/2026-03-02/portfolio.html").read_text()
+
+
+def test_history_pages_read_summaries_and_are_the_same_without_them(tmp_path: Path) -> None:
+    """A year of reports is not parsed whole on each run, and a restored report is trusted."""
+    for weeks in (2, 1, 0):
+        report = sample_project(weeks)
+        day = STATUS_DATE - timedelta(weeks=weeks)
+        site.write_report(tmp_path, replace(report, header=replace(report.header, status_date=day)))
+    folder = tmp_path / "projects" / "PAY"
+    summaries = sorted(folder.glob("*/report.summary.json"))
+    assert len(summaries) == 3
+    assert all(s.stat().st_size * 10 < s.with_name("report.json").stat().st_size for s in summaries)
+    page = (folder / "index.html").read_text()
+    figures = site.figure_history(tmp_path, "PAY", "spi_t", sample_project(0))
+    for summary in summaries:
+        summary.unlink()
+    site.write_history(tmp_path, folder)
+    assert (folder / "index.html").read_text() == page
+    assert site.figure_history(tmp_path, "PAY", "spi_t", sample_project(0)) == figures
+    # a report.json put back from a backup, newer than the summary beside it, is read itself
+    site.write_report(tmp_path, replace(sample_project(0), header=replace(
+        sample_project(0).header, status_date=STATUS_DATE)))  # fmt: skip
+    latest = folder / STATUS_DATE.isoformat()
+    restored = (
+        (latest / "report.json")
+        .read_text()
+        .replace('"project_name": "', '"project_name": "Restored ', 1)
+    )
+    (latest / "report.summary.json").touch()
+    os.utime(latest / "report.summary.json", ns=(1, 1))
+    (latest / "report.json").write_text(restored)
+    entry = site.history(folder)[-1]
+    assert entry.data["header"]["project_name"].startswith("Restored ")
 
 
 def test_a_project_key_cannot_escape_the_site_folder(tmp_path: Path) -> None:

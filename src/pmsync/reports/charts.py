@@ -35,7 +35,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
-from matplotlib.ticker import AutoLocator, ScalarFormatter
+from matplotlib.ticker import AutoLocator, FuncFormatter, ScalarFormatter
 
 from pmsync.reports.facts import Chart, Series
 
@@ -119,6 +119,14 @@ def _date_ticks(ax: object, chart: Chart, count: int = 5) -> None:
     ax.set_xticks([float(date2num(t)) for t in ticks], [t.strftime(fmt) for t in ticks])  # type: ignore[attr-defined]
 
 
+def _short(value: float, _: object = None) -> str:
+    """Return an axis value with k or M for thousands and millions (``400k``, ``1.25M``)."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
 _figures = threading.local()
 """Per thread: (width, height) → the figure and axes charts of that size are drawn on."""
 
@@ -140,6 +148,11 @@ def _axes(width: float, height: float) -> tuple[Figure, Axes]:
         ax = fig.add_subplot()
         fig.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.14)
         ax.grid(axis="y", color="#e0e0e0", lw=0.6)
+        # Short value labels (400k, 1.2M) and the unit at a fixed place beside them:
+        # matplotlib would otherwise measure every tick label on each draw to push the
+        # unit clear of them, and six-digit labels pushed it off the figure.
+        ax.yaxis.set_major_formatter(FuncFormatter(_short))
+        ax.yaxis.set_label_coords(-0.09, 0.5)
         kept[(width, height)] = (fig, ax)
         return fig, ax
     fig, ax = kept[(width, height)]

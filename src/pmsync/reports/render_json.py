@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from datetime import UTC, date, datetime
 from typing import Any
+
+import orjson
 
 from pmsync.reports.facts import Report
 
@@ -40,8 +43,34 @@ def to_data(value: Any) -> Any:
 
 
 def to_json(report: Report, *, indent: int | None = 2) -> str:
-    """Return the report's facts as JSON text (UTF-8, keys in contract order)."""
-    return json.dumps(to_data(report), indent=indent, ensure_ascii=False) + "\n"
+    """Return the report's facts as JSON text (UTF-8, keys in contract order).
+
+    orjson writes the two-space indented form several times faster than ``json``
+    and the same text; ``json`` takes what orjson refuses (integers beyond 64
+    bits). A float that is not a number is ``null``, as JSON has no NaN.
+    """
+    return dumps(to_data(report), indent=indent)
+
+
+def dumps(data: Any, *, indent: int | None = 2) -> str:
+    """Return ``to_data`` output as JSON text (see ``to_json``)."""
+    if indent == 2:
+        try:
+            return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n"
+        except TypeError:
+            pass
+    return json.dumps(_finite(data), indent=indent, ensure_ascii=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    """Return ``value`` with NaN and infinities as None (``json`` would write ``NaN``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
 
 
 def render_json(report: Report) -> str:

@@ -13,6 +13,15 @@ The folder is its own database: history pages are rebuilt from the
 other state. A report written again for the same status date replaces that
 date's files; older dates are never touched. Files are written to a temporary
 name and renamed, so a reader never sees half a report.
+
+Beside each ``report.json`` (over 100 KB with its chart series) a
+``report.summary.json`` of a few hundred bytes holds what the history pages,
+the index and the portfolio's sparklines read of it. Every report run reads
+the history of each project several times, so a site of a year of weekly
+reports would otherwise be parsed whole again and again; with the summaries
+it reads a small file per report, and the previous report's full JSON once.
+A summary older than its report (a restored or edited ``report.json``) is not
+trusted: the report itself is read.
 """
 
 from __future__ import annotations
@@ -26,9 +35,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from pmsync.reports.facts import Point, PortfolioReport, ProjectReport, Report, Series
 from pmsync.reports.render_html import render_html, render_template
-from pmsync.reports.render_json import to_json
+from pmsync.reports.render_json import dumps, to_data
 from pmsync.reports.render_md import render_md
 
 FORMATS = ("html", "md", "json")
@@ -66,27 +77,82 @@ def project_dir(out: Path, key: str) -> Path:
     return out / "projects" / key
 
 
-def history(folder: Path) -> list[Entry]:
-    """Return the reports kept under ``folder`` (a project's or the portfolio's), oldest first."""
-    found: list[Entry] = []
+def summarize(data: dict[str, Any]) -> dict[str, Any]:
+    """Return what history pages, the index and sparklines read of a report's JSON."""
+    if data.get("kind") == "portfolio":
+        return {
+            "kind": "portfolio",
+            "schema_version": data.get("schema_version"),
+            "status_date": data.get("status_date"),
+            "rag_counts": data.get("rag_counts", {}),
+            "projects": [row.get("project_key") for row in data.get("projects", [])],
+        }
+    header = data.get("header", {})
+    wanted = ("project_key", "project_name", "currency", "status_date", "overall")
+    return {
+        "kind": data.get("kind", "project"),
+        "schema_version": data.get("schema_version"),
+        "header": {name: header.get(name) for name in wanted},
+        "key_figures": data.get("key_figures", []),
+    }
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    """Return a JSON object from ``path``, or None if it is missing or not JSON."""
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError:  # orjson refuses integers beyond 64 bits; json does not
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return None
+    except OSError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _reports(folder: Path) -> list[tuple[date, Path, Path]]:
+    """Return (status date, day folder, report JSON) of the reports under ``folder``."""
     if not folder.is_dir():
-        return found
-    for child in sorted(folder.iterdir()):
-        stem = "portfolio" if folder.name == "portfolio" else "report"
-        data_file = child / f"{stem}.json"
-        if _DAY.match(child.name) and data_file.is_file():
-            try:
-                data = json.loads(data_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+        return []
+    stem = "portfolio" if folder.name == "portfolio" else "report"
+    return [
+        (date.fromisoformat(child.name), child, child / f"{stem}.json")
+        for child in sorted(folder.iterdir())
+        if _DAY.match(child.name) and (child / f"{stem}.json").is_file()
+    ]
+
+
+def history(folder: Path) -> list[Entry]:
+    """Return the reports kept under ``folder`` (a project's or the portfolio's), oldest first.
+
+    Each entry's ``data`` is the report's summary (``summarize``).
+    """
+    found: list[Entry] = []
+    for day, child, data_file in _reports(folder):
+        brief = data_file.with_suffix(".summary.json")
+        try:
+            fresh = brief.stat().st_mtime_ns >= data_file.stat().st_mtime_ns
+        except OSError:
+            fresh = False
+        data = _read(brief) if fresh else None
+        if data is None:
+            full = _read(data_file)
+            if full is None:
                 continue
-            found.append(Entry(date.fromisoformat(child.name), child, data))
+            data = summarize(full)
+        found.append(Entry(day, child, data))
     return found
 
 
 def previous_report(out: Path, key: str, before: date) -> dict[str, Any] | None:
     """Return the JSON of the project's latest report from before ``before``, if any."""
-    earlier = [e for e in history(project_dir(out, key)) if e.status_date < before]
-    return earlier[-1].data if earlier else None
+    for day, _, data_file in reversed(_reports(project_dir(out, key))):
+        if day < before:
+            data = _read(data_file)
+            if data is not None:
+                return data
+    return None
 
 
 def figure_history(
@@ -128,16 +194,18 @@ def write_report(out: Path, report: Report, formats: Iterable[str] = FORMATS) ->
         day = report.header.status_date
     folder = base / day.isoformat()
     written: list[Path] = []
+    data = to_data(report)
     for fmt in formats:
         if fmt == "html":
             text = render_html(report, links=_links(folder, out, stem, formats))
         elif fmt == "md":
             text = render_md(report)
         else:
-            text = to_json(report)
+            text = dumps(data)
         written.append(write_atomic(folder / f"{stem}.{fmt}", text))
     if "json" not in formats:  # history pages and trends read the JSON: always keep it
-        write_atomic(folder / f"{stem}.json", to_json(report))
+        write_atomic(folder / f"{stem}.json", dumps(data))
+    write_atomic(folder / f"{stem}.summary.json", dumps(summarize(data)))  # after the JSON
     written.extend(write_history(out, base))
     return written
 
