@@ -291,11 +291,16 @@ of 5-7 minutes each on 2 cores, beyond the 15 minutes of the whole run (``--scal
 
 
 def main(argv: Sequence[str]) -> None:
-    """Run parts 1, 3 and 4 and print their tables."""
+    """Run parts 1, 3 and 4 and print their tables (``--memory-only``: part 4 at this size)."""
     fast = quick(argv)
     size = FULL.scaled(scale(argv, 0.01 if fast else DEFAULT_ITEMS / FULL.items))
     root = VAR / "sync"
     shutil.rmtree(root, ignore_errors=True)
+    if "--memory-only" in argv:  # one full sync, no floor, no PostgreSQL: the 1M-item point
+        console.rule(f"sync: memory only ({size.label})")
+        memory(root, [size], {})
+        shutil.rmtree(root, ignore_errors=True)
+        return
     console.rule(f"sync: full vs floor, incremental, memory ({size.label})")
     if size.items < FULL.items:
         console.print(
