@@ -115,9 +115,10 @@ def test_history_pages_read_summaries_and_are_the_same_without_them(tmp_path: Pa
     figures = site.figure_history(tmp_path, "PAY", "spi_t", sample_project(0))
     for summary in summaries:
         summary.unlink()
-    site.write_history(tmp_path, folder)
+    site.write_history(tmp_path, folder)  # a site from before summaries: read whole, then kept
     assert (folder / "index.html").read_text() == page
     assert site.figure_history(tmp_path, "PAY", "spi_t", sample_project(0)) == figures
+    assert sorted(folder.glob("*/report.summary.json")) == summaries
     # a report.json put back from a backup, newer than the summary beside it, is read itself
     site.write_report(tmp_path, replace(sample_project(0), header=replace(
         sample_project(0).header, status_date=STATUS_DATE)))  # fmt: skip

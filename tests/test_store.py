@@ -118,6 +118,35 @@ def test_changed_records_count_as_updated_and_are_rewritten(store: Store) -> Non
         assert row.custom == {"team": "payments", "n": 2}
 
 
+@pytest.mark.parametrize("mostly_unchanged", [False, True], ids=["upsert-returning", "lookup"])
+def test_both_write_paths_count_and_store_the_same(
+    store: Store, monkeypatch: pytest.MonkeyPatch, mostly_unchanged: bool
+) -> None:
+    """PostgreSQL writes a page by one upsert that says what it did, or after a lookup.
+
+    Which one depends on the last page (``upsert._MOSTLY_UNCHANGED``); both must
+    count and store the same. SQLite always looks up.
+    """
+    from collections import defaultdict
+
+    from pmsync import upsert
+
+    forced: defaultdict[Any, bool] = defaultdict(lambda: mostly_unchanged)
+    monkeypatch.setattr(upsert, "_MOSTLY_UNCHANGED", forced)
+    write(store, [item(n) for n in range(1, 6)])
+    write(store, [Deletion("5", "work_item")])
+    forced.clear()
+    counts = write(store, [item(1), item(2, title="Renamed"), item(5), item(6)])
+    work = counts.of("work_item")
+    assert (work.created, work.updated, work.unchanged) == (1, 2, 1)
+    assert live_ids(store, model.WorkItem) == {"1", "2", "3", "4", "5", "6"}
+    with store.session(readonly=True) as s:
+        rows = {r.external_id: r for r in s.scalars(select(model.WorkItem))}
+    assert rows["2"].title == "Renamed" and rows["5"].deleted_at is None
+    seen = {key: rows[key].last_seen_at for key in ("1", "3")}
+    assert seen["1"] > seen["3"], "an unchanged row written again is seen again"
+
+
 def test_duplicate_ids_in_one_page_last_one_wins(store: Store) -> None:
     counts = write(store, [item(1, title="old"), item(1, title="new")])
     assert counts.created == 1

@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, delete, func, select, update
+from sqlalchemy import Connection, Table, delete, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pmsync import model
@@ -491,6 +491,12 @@ def _sort(records: Iterable[Record], predump: bool = False) -> _Sorted:
 def _write_kind(
     conn: Connection, source_id: int, spec: KindSpec, rows: dict[str, dict[str, Any]], now: datetime
 ) -> KindCounts:
+    postgres, path = conn.dialect.name == "postgresql", (source_id, spec.table.name)
+    if postgres and rows and not _MOSTLY_UNCHANGED.get(path, False):
+        found = _write_kind_returning(conn, source_id, spec, rows, now)
+        if found is not None:
+            _MOSTLY_UNCHANGED[path] = 2 * found.unchanged > len(rows)
+            return found
     table, counts = spec.table, KindCounts()
     ids = list(rows)
     existing: dict[str, tuple[str, datetime | None]] = {}
@@ -532,7 +538,94 @@ def _write_kind(
             .where(table.c.source_id == source_id, table.c.external_id.in_(chunk))
             .values(last_seen_at=now)
         )
+    if postgres:
+        _MOSTLY_UNCHANGED[path] = 2 * counts.unchanged > len(rows)
     return counts
+
+
+_MOSTLY_UNCHANGED: dict[tuple[int, str], bool] = {}
+"""PostgreSQL, per source and table: whether its last page was mostly unchanged rows.
+
+Pages of new or changed rows go fastest through one upsert that says what it
+did (``_write_kind_returning``); pages of unchanged rows (a full sync of a
+known source) through the lookup of known hashes, which spares each row its
+upsert. The next page usually looks like the last, so the last one chooses;
+either way the rows and the counts are the same."""
+
+
+def _write_kind_returning(
+    conn: Connection, source_id: int, spec: KindSpec, rows: dict[str, dict[str, Any]], now: datetime
+) -> KindCounts | None:
+    """PostgreSQL: write a kind's rows with one upsert per row that says what it did.
+
+    ``INSERT .. ON CONFLICT DO UPDATE .. WHERE`` the hash differs or the row was
+    deleted leaves an unchanged row alone; ``RETURNING xmax = 0`` tells a created
+    row from an updated one, and a row not returned is unchanged (its
+    ``last_seen_at`` is then bumped, as on SQLite). psycopg pipelines the rows.
+    On PostgreSQL this replaces the lookup ``SELECT`` of known ids and hashes,
+    which cost as much as the upsert itself (docs/benchmarks.md, section 5).
+    None when the statement cannot take the rows as plain values.
+    """
+    table, counts = spec.table, KindCounts()
+    to_write = [
+        {
+            **row,
+            "source_id": source_id,
+            "external_id": external_id,
+            "deleted_at": None,
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+        for external_id, row in rows.items()
+    ]
+    upsert = _RETURNING.get(table)
+    if upsert is None:
+        keep = {"id", "source_id", "external_id", "first_seen_at"} | _LINK_COLUMNS
+        stmt = postgresql.insert(table)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=["source_id", "external_id"],
+            set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in keep},
+            where=table.c.payload_hash.is_distinct_from(stmt.excluded.payload_hash)
+            | table.c.deleted_at.is_not(None),
+        ).returning(table.c.external_id, literal_column("xmax = 0"))
+        _RETURNING[table] = upsert
+    writer = _writer(conn, upsert, table, tuple(to_write[0]))
+    if writer is None or writer[2]:  # psycopg takes named parameters
+        return None
+    sql, plan, _ = writer
+    names = [n for n, _ in plan]
+    columns: list[Any] = list(zip(*map(operator.itemgetter(*names), to_write), strict=True))
+    for index, (_, convert) in enumerate(plan):
+        if convert is not None:
+            columns[index] = map(convert, columns[index])
+    params = [dict(zip(names, v, strict=True)) for v in zip(*columns, strict=True)]
+    written: set[str] = set()
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, params, returning=True)
+        while True:
+            for external_id, inserted in cursor.fetchall():
+                written.add(external_id)
+                if inserted:
+                    counts.created += 1
+                else:
+                    counts.updated += 1
+            if not cursor.nextset():
+                break
+    finally:
+        cursor.close()
+    unchanged = [external_id for external_id in rows if external_id not in written]
+    counts.unchanged = len(unchanged)
+    for chunk in chunked(unchanged, MAX_PARAMS):
+        conn.execute(
+            update(table)
+            .where(table.c.source_id == source_id, table.c.external_id.in_(chunk))
+            .values(last_seen_at=now)
+        )
+    return counts
+
+
+_RETURNING: dict[Table, Any] = {}
 
 
 _LINK_COLUMNS = {

@@ -5,7 +5,10 @@ A sync job is ``sync_configured`` for one source, with the daemon's stop event
 The other jobs call hooks (see ``hooks.py``): plan refresh, rule evaluation and
 alert updates, notification dispatch, the daily metric snapshot, scheduled
 reports and meeting packs. A job whose capability is not installed reports
-``skipped``; the hook table says so in the log once.
+``skipped``; the hook table says so in the log once. The check, the snapshot
+and the reports are offered the daemon's kept measurement of the portfolio
+when their hook takes it (``analysis.py``), so an unchanged store is not
+measured again for each of them.
 
 Logging: one line per sync run (``event=sync_run``) with its figures. The
 engine itself logs a source's "failing" and "recovered" transitions, and

@@ -21,11 +21,12 @@ the history of each project several times, so a site of a year of weekly
 reports would otherwise be parsed whole again and again; with the summaries
 it reads a small file per report, and the previous report's full JSON once.
 A summary older than its report (a restored or edited ``report.json``) is not
-trusted: the report itself is read.
+trusted: the report itself is read, and the summary written again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -141,6 +142,8 @@ def history(folder: Path) -> list[Entry]:
             if full is None:
                 continue
             data = summarize(full)
+            with contextlib.suppress(OSError):  # a site written before summaries: add one
+                write_atomic(brief, dumps(data))
         found.append(Entry(day, child, data))
     return found
 
