@@ -388,9 +388,13 @@ def test_cost_is_hours_times_the_rate_valid_that_day(store: Store, tmp_path: Pat
     }
 
 
+@pytest.mark.parametrize("batch", [10_000, 1], ids=["one-batch", "record-by-record"])
 def test_commits_and_pull_requests_are_linked_to_the_items_they_name(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
+    from pmsync.plan import mentions
+
+    monkeypatch.setattr(mentions, "SCAN_BATCH", batch)  # a first sync reads them in batches
     write(store, "jira", [issue("PAY-12"), issue("PAY-7")])
     write(store, "github", [issue("acme/pay#3")])
     write(

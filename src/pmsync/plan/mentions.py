@@ -139,41 +139,55 @@ def link_mentions(conn: Connection, config: Config) -> MentionLinks:
     return MentionLinks(scanned, written, _resolve(conn, jira))
 
 
+SCAN_BATCH = 10_000
+"""Records read and linked at a time: a first sync brings hundreds of thousands of
+commits, and holding all their messages at once made the refresh the sync's peak
+of memory."""
+
+
 def _scan(
     conn: Connection, table: Table, kind: str, texts: tuple[str, ...], sid: int, finder: KeyFinder
 ) -> tuple[int, int]:
+    """Scan the records of one source whose fingerprint differs, ``SCAN_BATCH`` at a time."""
     stamp = table.c.payload_hash + literal(":" + finder.fingerprint)
-    rows = conn.execute(
-        select(table.c.id, table.c.repository, *(table.c[t] for t in texts)).where(
-            table.c.source_id == sid,
-            table.c.deleted_at.is_(None),
-            table.c.link_fingerprint.is_distinct_from(stamp),
-        )
-    ).all()
-    if not rows:
-        return 0, 0
     links = model.table_of(model.WorkItemLink)
-    found = [
-        {
-            "from_kind": kind,
-            "from_id": row.id,
-            "source_id": sid,
-            "key": key,
-            "key_kind": key_kind,
-            "relation": relation,
-        }
-        for row in rows
-        for (key_kind, key), relation in finder.find(
-            row.repository, *(getattr(row, t) for t in texts)
-        ).items()
-    ]
-    ids = [row.id for row in rows]
-    for chunk in chunked(ids, MAX_PARAMS):
-        conn.execute(delete(links).where(links.c.from_kind == kind, links.c.from_id.in_(chunk)))
-        conn.execute(update(table).where(table.c.id.in_(chunk)).values(link_fingerprint=stamp))
-    for chunk in chunked(found, MAX_PARAMS // 6):
-        conn.execute(insert(links), list(chunk))
-    return len(rows), len(found)
+    scanned = written = 0
+    after = -1
+    while True:  # by id: each batch is stamped before the next is read, so none comes twice
+        rows = conn.execute(
+            select(table.c.id, table.c.repository, *(table.c[t] for t in texts))
+            .where(
+                table.c.source_id == sid,
+                table.c.deleted_at.is_(None),
+                table.c.link_fingerprint.is_distinct_from(stamp),
+                table.c.id > after,
+            )
+            .order_by(table.c.id)
+            .limit(SCAN_BATCH)
+        ).all()
+        if not rows:
+            return scanned, written
+        after = rows[-1].id
+        found = [
+            {
+                "from_kind": kind,
+                "from_id": row.id,
+                "source_id": sid,
+                "key": key,
+                "key_kind": key_kind,
+                "relation": relation,
+            }
+            for row in rows
+            for (key_kind, key), relation in finder.find(
+                row.repository, *(getattr(row, t) for t in texts)
+            ).items()
+        ]
+        ids = [row.id for row in rows]
+        conn.execute(delete(links).where(links.c.from_kind == kind, links.c.from_id.in_(ids)))
+        conn.execute(update(table).where(table.c.id.in_(ids)).values(link_fingerprint=stamp))
+        for chunk in chunked(found, MAX_PARAMS // 6):
+            conn.execute(insert(links), list(chunk))
+        scanned, written = scanned + len(rows), written + len(found)
 
 
 def _resolve(conn: Connection, jira: list[int]) -> int:
