@@ -390,7 +390,15 @@ def upsert_rows(
     if writer is None:
         conn.execute(upsert, list(rows))
         return
-    sql, plan, positional = writer
+    conn.exec_driver_sql(writer[0], _driver_params(writer, rows))
+
+
+_Writer = tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...], bool]
+
+
+def _driver_params(writer: _Writer, rows: Sequence[dict[str, Any]]) -> list[Any]:
+    """Return ``rows`` as the driver's parameters for ``writer``'s statement, converted."""
+    _, plan, positional = writer
     names = [n for n, _ in plan]
     # Column by column, so the loops run in C and only converted values cost a call.
     columns: list[Any] = list(zip(*map(operator.itemgetter(*names), rows), strict=True))
@@ -398,11 +406,9 @@ def upsert_rows(
         if convert is not None:
             columns[index] = map(convert, columns[index])
     values = zip(*columns, strict=True)
-    params = list(values) if positional else [dict(zip(names, v, strict=True)) for v in values]
-    conn.exec_driver_sql(sql, params)
+    return list(values) if positional else [dict(zip(names, v, strict=True)) for v in values]
 
 
-_Writer = tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...], bool]
 _WRITERS: dict[tuple[Any, ...], _Writer | None] = {}
 
 
@@ -519,16 +525,7 @@ def _write_kind(
             counts.unchanged += 1
             unchanged.append(external_id)
             continue
-        to_write.append(
-            {
-                **row,
-                "source_id": source_id,
-                "external_id": external_id,
-                "deleted_at": None,
-                "first_seen_at": now,
-                "last_seen_at": now,
-            }
-        )
+        to_write.append(_stored_row(row, source_id, external_id, now))
     keep = {"id", "source_id", "external_id", "first_seen_at"} | _LINK_COLUMNS
     update_columns = [c.name for c in table.c if c.name not in keep]
     upsert_rows(conn, table, to_write, ("source_id", "external_id"), update_columns)
@@ -541,6 +538,20 @@ def _write_kind(
     if postgres:
         _MOSTLY_UNCHANGED[path] = 2 * counts.unchanged > len(rows)
     return counts
+
+
+def _stored_row(
+    row: dict[str, Any], source_id: int, external_id: str, now: datetime
+) -> dict[str, Any]:
+    """Return a record's row as written: live, seen now (``first_seen_at`` kept on update)."""
+    return {
+        **row,
+        "source_id": source_id,
+        "external_id": external_id,
+        "deleted_at": None,
+        "first_seen_at": now,
+        "last_seen_at": now,
+    }
 
 
 _MOSTLY_UNCHANGED: dict[tuple[int, str], bool] = {}
@@ -567,17 +578,7 @@ def _write_kind_returning(
     None when the statement cannot take the rows as plain values.
     """
     table, counts = spec.table, KindCounts()
-    to_write = [
-        {
-            **row,
-            "source_id": source_id,
-            "external_id": external_id,
-            "deleted_at": None,
-            "first_seen_at": now,
-            "last_seen_at": now,
-        }
-        for external_id, row in rows.items()
-    ]
+    to_write = [_stored_row(row, source_id, eid, now) for eid, row in rows.items()]
     upsert = _RETURNING.get(table)
     if upsert is None:
         keep = {"id", "source_id", "external_id", "first_seen_at"} | _LINK_COLUMNS
@@ -592,17 +593,10 @@ def _write_kind_returning(
     writer = _writer(conn, upsert, table, tuple(to_write[0]))
     if writer is None or writer[2]:  # psycopg takes named parameters
         return None
-    sql, plan, _ = writer
-    names = [n for n, _ in plan]
-    columns: list[Any] = list(zip(*map(operator.itemgetter(*names), to_write), strict=True))
-    for index, (_, convert) in enumerate(plan):
-        if convert is not None:
-            columns[index] = map(convert, columns[index])
-    params = [dict(zip(names, v, strict=True)) for v in zip(*columns, strict=True)]
     written: set[str] = set()
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql, params, returning=True)
+        cursor.executemany(writer[0], _driver_params(writer, to_write), returning=True)
         while True:
             for external_id, inserted in cursor.fetchall():
                 written.add(external_id)
