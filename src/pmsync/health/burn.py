@@ -97,11 +97,16 @@ def load_portfolio_burnups(
             ids[str(r.key)] = int(r.id)
         if not rows:
             return found
-        frame = items if items is not None else load_items(conn, config, sorted(rows))
-        moves = fix_version_moves(conn, frame, after=-1)  # all of them, in one read
+        # given items of more projects (a whole portfolio's): only these projects' are read on
+        frame = (
+            items.of_projects(ids.values())
+            if items is not None
+            else load_items(conn, config, sorted(rows))
+        )
+        moves = fix_version_moves(conn, frame, after=-1)  # all of theirs, in one read
         for group in _groups(frame, sorted(rows), ids):
             first = min(config.projects[k].start for k in group)
-            own = _rows_of(frame, [ids[k] for k in group])
+            own = frame.of_projects([ids[k] for k in group])
             series = scope_history(
                 conn,
                 own,
@@ -153,28 +158,6 @@ def _moves_of(frame: ItemFrame, moves: np.ndarray) -> list[tuple[int, Any, int, 
         if joined >= 0:
             found.append((at, when, joined, 1))
     return found
-
-
-def _rows_of(frame: ItemFrame, project_ids: list[int]) -> ItemFrame:
-    """Return the items of ``project_ids`` as a frame of their own (memberships renumbered)."""
-    keep = np.isin(frame.project_id, project_ids)
-    if keep.all():
-        return frame
-    renumber = np.cumsum(keep) - 1
-    member = keep[frame.member_row] if len(frame.member_row) else np.zeros(0, bool)
-    return ItemFrame(
-        work_item_id=frame.work_item_id[keep],
-        project_id=frame.project_id[keep],
-        deliverable_id=frame.deliverable_id[keep],
-        source_id=frame.source_id[keep],
-        category=frame.category[keep],
-        story_points=frame.story_points[keep],
-        estimate_seconds=frame.estimate_seconds[keep],
-        created_at=frame.created_at[keep],
-        resolved_at=frame.resolved_at[keep],
-        milestone_id=frame.milestone_id[member],
-        member_row=renumber[frame.member_row[member]],
-    )
 
 
 def _burnups(

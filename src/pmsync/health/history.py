@@ -35,6 +35,7 @@ from sqlalchemy import (
 from pmsync import model
 from pmsync.config import Config
 from pmsync.plan.frames import CATEGORY_CODES, ItemFrame, counts_as_scope
+from pmsync.plan.sql import in_projects
 
 STATUS_NAMES = np.array(["todo", "in_progress", "done"])
 """Category code (``ItemFrame.category``) → the normalised status the metrics read."""
@@ -167,12 +168,15 @@ def _in_frame(conn: Connection, wi: Any, frame: ItemFrame) -> list[ColumnElement
     picks its join by its statistics and is left alone.
     """
     projects = np.unique(frame.project_id).tolist()
-    project = wi.c.project_id
+    scan = False
     if conn.dialect.name == "sqlite" and len(frame):
         total = conn.scalar(select(func.count()).select_from(wi)) or 0
-        if 4 * len(frame) >= total:
-            project = project + 0
-    return [project.in_(projects), wi.c.deleted_at.is_(None), counts_as_scope(wi)]
+        scan = 4 * len(frame) >= total
+    return [
+        in_projects(wi.c.project_id, projects, scan=scan),
+        wi.c.deleted_at.is_(None),
+        counts_as_scope(wi),
+    ]
 
 
 def status_changes(conn: Connection, config: Config, frame: ItemFrame, since: datetime) -> Ints:

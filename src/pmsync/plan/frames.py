@@ -97,6 +97,27 @@ class ItemFrame:
     def __len__(self) -> int:
         return int(self.work_item_id.shape[0])
 
+    def of_projects(self, project_ids: Collection[int]) -> ItemFrame:
+        """Return the items of ``project_ids`` as a frame of their own (memberships renumbered)."""
+        keep = np.isin(self.project_id, list(project_ids))
+        if keep.all():
+            return self
+        renumber = np.cumsum(keep) - 1
+        member = keep[self.member_row] if len(self.member_row) else np.zeros(0, bool)
+        return ItemFrame(
+            work_item_id=self.work_item_id[keep],
+            project_id=self.project_id[keep],
+            deliverable_id=self.deliverable_id[keep],
+            source_id=self.source_id[keep],
+            category=self.category[keep],
+            story_points=self.story_points[keep],
+            estimate_seconds=self.estimate_seconds[keep],
+            created_at=self.created_at[keep],
+            resolved_at=self.resolved_at[keep],
+            milestone_id=self.milestone_id[member],
+            member_row=renumber[self.member_row[member]],
+        )
+
 
 def epoch_seconds(conn: Connection, column: ColumnElement[Any]) -> ColumnElement[Any]:
     """Return a timestamp column as whole seconds since 1970 (UTC), computed by the database."""

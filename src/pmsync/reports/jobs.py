@@ -166,8 +166,12 @@ def generate_reports(
     metrics = metrics or default_metrics(config, store, now)
     items = None
     adopt = getattr(metrics, "adopt", None)
-    usable = analysis is not None and analysis.as_of == as_of and set(keys) <= set(analysis.keys)
-    if analysis is not None and usable and callable(adopt):  # not one of another day or projects
+    if (  # an analysis of another day or of other projects is not used
+        analysis is not None
+        and analysis.as_of == as_of
+        and set(keys) <= set(analysis.keys)
+        and callable(adopt)
+    ):
         adopt(analysis)
         items = analysis.items
     pool = _pool(workers_for(len(keys), workers))
