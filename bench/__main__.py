@@ -1,7 +1,8 @@
 """``python -m bench [--quick] [--scale=F] [NAME ...]``: run the benchmarks, one process each.
 
 Every ``bench/bench_*.py`` module runs in name order (or only those NAMEs, e.g.
-``sync store``); each gets ``--quick`` when given, and modules that declare
+``sync store``); each gets ``--quick`` and any other option given (``sync
+--memory-only``), and modules that declare
 ``SCALABLE = True`` get ``--scale=F`` (a fraction of issue 10's full size). A
 module's ``main`` takes the argument list, or reads ``sys.argv`` itself
 (argparse): both are served. Each
@@ -46,8 +47,9 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--one"]:
         run_one(argv[1], argv[2:])
         return 0
-    passed = [a for a in argv if a == "--quick"]
     scaled = [a for a in argv if a.startswith("--scale=")]
+    # --quick and a module's own options (bench sync --memory-only) go to every module run
+    passed = [a for a in argv if a.startswith("-") and a not in scaled]
     wanted = [a.removeprefix("bench_") for a in argv if not a.startswith("-")]
     chosen = [m for m in modules() if not wanted or m.removeprefix("bench_") in wanted]
     unknown = set(wanted) - {m.removeprefix("bench_") for m in modules()}
@@ -55,7 +57,7 @@ def main(argv: list[str]) -> int:
         console.print(f"no benchmark named {', '.join(sorted(unknown))}; have {modules()}")
         return 2
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(f"# pmsync benchmarks {'--quick ' if passed else ''}\n", encoding="utf-8")
+    RESULTS.write_text(f"# pmsync benchmarks {' '.join(passed)}\n", encoding="utf-8")
     info = machine()
     show(
         "Machine",
