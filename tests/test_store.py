@@ -13,6 +13,7 @@ from sqlalchemy import event, func, select
 
 from pmsync import model
 from pmsync.errors import DatabaseUnreachable
+from pmsync.ids import ExternalIds
 from pmsync.records import (
     CalendarEvent,
     Commit,
@@ -387,3 +388,17 @@ def test_concurrent_writers_wait_for_each_other_instead_of_failing(
             future.result()
     assert count(stores[0], model.WorkItem) == 600
     assert stores[1].get_cursor("jira0", "issues") == {"p": 14}
+
+
+def test_a_compact_id_set_reconciles_across_read_batches(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full pull's ids as ``ExternalIds``, the stored ids read a few at a time."""
+    import pmsync.upsert
+
+    monkeypatch.setattr(pmsync.upsert, "RECONCILE_BATCH", 3)
+    write(store, [item(n) for n in range(1, 12)])
+    still_there = ExternalIds(str(n) for n in range(1, 12) if n % 4)  # 4 and 8 are gone
+    counts = write(store, [], complete_ids={"work_item": still_there}, scope="PAY")
+    assert counts.of("work_item").deleted == 2
+    assert live_ids(store, model.WorkItem) == {str(n) for n in range(1, 12) if n % 4}

@@ -22,21 +22,25 @@ import json
 import operator
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, delete, func, literal_column, select, update
+from sqlalchemy import Connection, ScalarResult, Table, delete, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pmsync import model
 from pmsync.errors import StoreError
+from pmsync.ids import ExternalIds
 from pmsync.records import Deletion, PersonRef, Quarantined, Record
 
 MAX_PARAMS = 30_000
 """Bind parameters per statement: under SQLite's 32766 and PostgreSQL's 65535."""
+RECONCILE_BATCH = 20_000
+"""Stored ids read at a time when a full pull reconciles deletions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -657,11 +661,16 @@ def _reconcile(
     conn: Connection,
     source_id: int,
     spec: KindSpec,
-    still_there: frozenset[str],
+    still_there: AbstractSet[str],
     scope: str | None,
     now: datetime,
     complete_after: datetime | None = None,
 ) -> int:
+    """Mark deleted what the store has in ``scope`` and ``still_there`` lacks.
+
+    The stored ids are read in batches, so a scope of hundreds of thousands of
+    ids is never held twice (``still_there`` is the other copy).
+    """
     table = spec.table
     query = select(table.c.external_id).where(
         table.c.source_id == source_id, table.c.deleted_at.is_(None)
@@ -673,8 +682,15 @@ def _reconcile(
         if spec.time_column is None:
             raise StoreError(f"{spec.table.name} has no time to reconcile from a date on")
         query = query.where(table.c[spec.time_column] >= complete_after)
-    present: list[str] = list(conn.scalars(query))
-    gone = [eid for eid in present if eid not in still_there]
+    gone: list[str] = []
+    stored: ScalarResult[str] = conn.execute(
+        query.execution_options(yield_per=RECONCILE_BATCH)
+    ).scalars()
+    for present in stored.partitions():
+        if isinstance(still_there, ExternalIds):
+            gone.extend(still_there.missing(present))
+        else:
+            gone.extend(eid for eid in present if eid not in still_there)
     return _mark_deleted(conn, source_id, table, gone, now)
 
 
@@ -781,7 +797,7 @@ def write_records(
     source_id: int,
     stream: str,
     records: Sequence[Record],
-    complete_ids: Mapping[str, frozenset[str]] | None,
+    complete_ids: Mapping[str, AbstractSet[str]] | None,
     scope: str | None,
     now: datetime,
     complete_after: datetime | None = None,
@@ -817,7 +833,7 @@ def write_records(
             )
     for kind, still_there in (complete_ids or {}).items():
         counts.of(kind).deleted += _reconcile(
-            conn, source_id, KINDS[kind], frozenset(still_there), scope, now, complete_after
+            conn, source_id, KINDS[kind], still_there, scope, now, complete_after
         )
     _quarantine(conn, source_id, stream, page.quarantined.values(), now)
     for kind, _ in page.quarantined:

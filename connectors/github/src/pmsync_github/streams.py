@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from pmsync.ids import ExternalIds
 from pmsync.records import Page, Record
 from pmsync_github import mapping
 from pmsync_github.client import Answer, GitHubClient, github_time
@@ -81,10 +82,10 @@ def _validator(state: State, full: bool, request_since: datetime | None) -> str 
 
 
 def _final(
-    records: list[Record], book: CursorBook, kind: str, ids: set[str] | None, repo: str
+    records: list[Record], book: CursorBook, kind: str, ids: ExternalIds | None, repo: str
 ) -> Page:
     """Return a repository's last page; with ``ids`` (full pulls) it reports them complete."""
-    complete = None if ids is None else {kind: frozenset(ids)}
+    complete = None if ids is None else {kind: ids}
     return Page(records=records, cursor=book.snapshot(), complete_ids=complete, scope=repo)
 
 
@@ -137,7 +138,7 @@ class StreamWalker:
         request_since = None if newest is None else newest - self.overlap
         etag = _validator(state, full, request_since)
         page_no, anchors = 1, 0
-        ids: set[str] = set()
+        ids = ExternalIds()
         url = f"/repos/{repo}/issues"
         while True:
             params: dict[str, Any] = {"state": "all", "sort": "updated", "direction": "asc"}
@@ -195,7 +196,7 @@ class StreamWalker:
         stop_before = None if since is None else since - self.overlap
         etag = None if full else state.get("etag")
         page_no, newest, first_etag = 1, since, None
-        ids: set[str] = set()
+        ids = ExternalIds()
         params = {"state": "all", "sort": "updated", "direction": "desc"}
         url: str = f"/repos/{repo}/pulls"
         query: dict[str, Any] | None = {**params, "per_page": self.settings.per_page}
@@ -234,7 +235,7 @@ class StreamWalker:
         state = book.repo(repo)
         etag = None if full or not state.get("single_page") else state.get("etag")
         page_no = 1
-        ids: set[str] = set()
+        ids = ExternalIds()
         first: Answer | None = None
         while True:
             answer = self.client.get_list(
@@ -269,7 +270,7 @@ class StreamWalker:
             answer = self.client.get(f"/repos/{repo}")
             state["default_branch"] = (answer.data or {}).get("default_branch") or "main"
         branches = self.settings.branches.get(repo) or [state["default_branch"]]
-        ids: set[str] = set()
+        ids = ExternalIds()
         completed = False
         for position, branch in enumerate(branches):
             last = position == len(branches) - 1
@@ -280,7 +281,7 @@ class StreamWalker:
                     page = Page(
                         records=page.records,
                         cursor=page.cursor,
-                        complete_ids={"commit": frozenset(ids)},
+                        complete_ids={"commit": ids},
                         scope=repo,
                     )
                 yield page
@@ -288,7 +289,7 @@ class StreamWalker:
             yield _final([], book, "commit", ids, repo)
 
     def _branch(
-        self, repo: str, branch: str, state: State, book: CursorBook, full: bool, ids: set[str]
+        self, repo: str, branch: str, state: State, book: CursorBook, full: bool, ids: ExternalIds
     ) -> Iterator[tuple[Page, bool]]:
         newest = None if full else _since(state)
         request_since = None if newest is None else newest - self.overlap

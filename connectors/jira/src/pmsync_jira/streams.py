@@ -22,6 +22,7 @@ from typing import Any
 
 from pmsync.connectors import ConnectorContext
 from pmsync.errors import FatalSourceError
+from pmsync.ids import ExternalIds
 from pmsync.records import Deletion, Page, Quarantined, Record
 from pmsync_jira import jql, mapping
 from pmsync_jira.client import Flavour, JiraClient
@@ -126,7 +127,7 @@ class IssuePull:
             else jql.updated_since(self.settings, since)
         )
         fields = [*ISSUE_FIELDS, *dict.fromkeys(ids.by_logical.values())]
-        every_id: set[str] = set()
+        every_id = ExternalIds()
         for issues in jql.search(
             self.client,
             flavour,
@@ -165,7 +166,7 @@ class IssuePull:
         ids: mapping.FieldIds,
         flavour: Flavour,
         since: int | None,
-        every_id: set[str],
+        every_id: ExternalIds,
     ) -> list[Record]:
         issue_id = str(issue.get("id", "")) if isinstance(issue, dict) else ""
         if issue_id:
@@ -219,9 +220,9 @@ class IssuePull:
             if page.get("isLast", True) or not values:
                 return every
 
-    def _all_ids(self, flavour: Flavour) -> set[str]:
+    def _all_ids(self, flavour: Flavour) -> ExternalIds:
         """List every issue id in scope (ids only: up to 5000 a page on Cloud)."""
-        found: set[str] = set()
+        found = ExternalIds()
         for issues in jql.search(
             self.client,
             flavour,
@@ -232,14 +233,13 @@ class IssuePull:
             found.update(str(i["id"]) for i in issues if "id" in i)
         return found
 
-    def _complete(self, every_id: set[str], state: IssueCursor) -> Iterator[Page]:
+    def _complete(self, every_id: ExternalIds, state: IssueCursor) -> Iterator[Page]:
         # Every project's scope gets the ids of *all* projects: an issue moved from
         # A to B keeps its id, and must not be deleted by A's reconciliation before
         # its update under B is stored.
-        ids = frozenset(every_id)
         scopes: list[str | None] = list(self.settings.projects) or [None]
         for scope in scopes:
-            yield Page([], cursor=state.dump(), complete_ids={"work_item": ids}, scope=scope)
+            yield Page([], cursor=state.dump(), complete_ids={"work_item": every_id}, scope=scope)
 
 
 def _quarantine(external_id: str, kind: str, reason: str, payload: Any) -> Quarantined:
@@ -325,7 +325,7 @@ def _all_worklogs(
     # The feed cursor starts before the pull, so nothing logged meanwhile is missed.
     since = epoch_ms(client.server_time()) - settings.overlap_minutes * 60_000
     cursor = {"since_ms": since}
-    every: set[str] = set()
+    every = ExternalIds()  # one scope: at a million items, hundreds of thousands of ids
     flavour = client.flavour()
     for issues in jql.search(
         client,
@@ -347,7 +347,7 @@ def _all_worklogs(
                 every.add(record.external_id)
                 records.append(record)
         yield Page(records, cursor=None)
-    yield Page([], cursor=cursor, complete_ids={"worklog": frozenset(every)})
+    yield Page([], cursor=cursor, complete_ids={"worklog": every})
 
 
 def _issue_worklogs(client: JiraClient, issue_id: str) -> list[Any]:
