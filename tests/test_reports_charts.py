@@ -248,3 +248,23 @@ def test_large_amounts_read_in_thousands_and_millions_beside_their_unit() -> Non
         if t[:1] == "0" and " " not in t
     ]
     assert low and all("k" not in t and "M" not in t for t in low), low
+
+
+def test_the_svg_is_what_matplotlibs_own_savefig_writes(config: Config) -> None:
+    """pmsync draws with a renderer that remembers text metrics; the SVG must not change."""
+    import io
+
+    import matplotlib
+
+    from pmsync.reports import charts as drawing
+
+    plan = config.projects["PAY"]
+    (burnup,) = burnup_charts(plan, (row(),), (history(),))
+    assert isinstance(burnup, Chart)
+    for _ in range(2):  # the second time, every text's metrics are remembered
+        svg = render_chart(burnup)
+        fig, _axes = drawing._figures.by_size[(6.4, 2.6)]  # still holding this chart
+        buffer = io.StringIO()
+        with matplotlib.rc_context({**drawing._RC, "svg.hashsalt": f"pmsync-{burnup.id}"}):
+            fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+        assert drawing._accessible(buffer.getvalue(), burnup.alt, burnup.id) == svg
