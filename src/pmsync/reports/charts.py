@@ -14,8 +14,8 @@ cost in matplotlib is building the figure, the axes and their ticks rather than
 drawing the data. Each thread therefore keeps one figure per size and, for
 every chart, removes the previous chart's artists and resets what a chart sets
 (limits, x ticks, legend) instead of building a new one. Text metrics are
-kept across charts (``_Renderer``): matplotlib keeps them per renderer, and
-each SVG gets a new one. The SVG is byte for byte what a fresh figure and
+and each font's height kept across charts (``_Renderer``): matplotlib keeps
+them per renderer, and each SVG gets a new one. The SVG is byte for byte what a fresh figure and
 matplotlib's own ``savefig`` give (``tests/test_reports_charts.py`` checks both).
 """
 
@@ -38,7 +38,7 @@ from matplotlib.backends.backend_mixed import MixedModeRenderer
 from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
+from matplotlib.font_manager import FontProperties, fontManager, get_font
 from matplotlib.ticker import AutoLocator, FuncFormatter, ScalarFormatter
 
 from pmsync.reports.facts import Chart, Series
@@ -157,6 +157,35 @@ class _Renderer(RendererSVG):
             width, height, descent = super().get_text_width_height_descent(s, prop, ismath)
             found = _text_metrics[(s, prop.copy(), ismath)] = (width, height, descent)
         return found
+
+    def _get_font_height_metrics(self, prop: FontProperties) -> tuple[Any, Any, Any]:
+        """Return a font's ascent, descent and line gap at 72 dpi, read once per font.
+
+        matplotlib 3.11 asks a renderer that has this method before it reads the
+        font's tables for every text drawn (``Text._get_layout``); None leaves it
+        to do so. Read as it does, so the SVG is the same (the tests compare).
+        """
+        found = _font_heights.get(prop)
+        if found is None:
+            found = _font_heights[prop.copy()] = _font_height(prop)
+        return found
+
+
+def _font_height(prop: FontProperties) -> tuple[Any, Any, Any]:
+    font: Any = get_font(fontManager._find_fonts_by_props(prop))  # FT2Font's tables, untyped here
+    for table_name, gap, ascent, descent in (
+        ("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
+        ("hhea", "lineGap", "ascent", "descent"),
+    ):
+        table = font.get_sfnt_table(table_name)
+        if table is None:
+            continue
+        scale = prop.get_size_in_points() / font.get_sfnt_table("head")["unitsPerEm"]
+        return table[ascent] * scale, -table[descent] * scale, table[gap] * scale
+    return None, None, None
+
+
+_font_heights: dict[FontProperties, tuple[Any, Any, Any]] = {}
 
 
 class _Canvas(FigureCanvasSVG):
