@@ -19,12 +19,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, and_, func, or_, select
 
 from pmsync import model
 from pmsync.config import Config
 from pmsync.plan.frames import category_of, counts_as_scope
-from pmsync.plan.sql import in_projects, most_projects
+from pmsync.plan.sql import fetch_array, in_projects, most_projects
 from pmsync.rules.facts import ItemFact
 
 BLOCKED_WORDS = ("blocked", "impediment", "on hold")
@@ -133,15 +134,24 @@ def load_memberships(conn: Connection, items: Mapping[int, OpenItem]) -> dict[in
     mi, ms = model.table_of(model.MilestoneItem), model.table_of(model.Milestone)
     projects = sorted({item.project_id for item in items.values()})
     members: dict[int, list[int]] = defaultdict(list)
-    rows: Any = conn.execute(
+    # Every membership of the projects (a million at portfolio scale) straight into
+    # numpy, and only the open items' ones, in the same order, on into Python.
+    pairs = fetch_array(
+        conn,
         select(mi.c.milestone_id, mi.c.work_item_id)
         .join(ms, ms.c.id == mi.c.milestone_id)
-        .where(ms.c.project_id.in_(projects))
-    ).all()
-    for milestone_id, item_id in rows:
-        if item_id in items:
-            members[milestone_id].append(item_id)
+        .where(ms.c.project_id.in_(projects)),
+        _PAIR,
+    )
+    wanted = pairs[np.isin(pairs["item"], np.fromiter(items, dtype=np.int64, count=len(items)))]
+    for milestone_id, item_id in zip(
+        wanted["milestone"].tolist(), wanted["item"].tolist(), strict=True
+    ):
+        members[milestone_id].append(item_id)
     return members
+
+
+_PAIR = np.dtype([("milestone", "i8"), ("item", "i8")])
 
 
 class StatusCategories:
