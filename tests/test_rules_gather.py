@@ -167,3 +167,26 @@ def test_a_project_not_synced_yet_is_noted_not_judged(
         ("source_stale", "github"),
         ("source_stale", "jira"),
     }
+
+
+def test_a_status_in_capitals_with_accents_counts_as_the_tool_files_it(
+    make_store: Callable[..., Store], tmp_path: Path
+) -> None:
+    """``À PLANIFIER`` is "to do" in the tool, so leaving it starts the work again.
+
+    Status names are matched without case; SQLite's lower() folds only A-Z, so a
+    status with capital accented letters once missed the tool's category, counted
+    as work in progress, and aged PAY-1 from its first start 30 days ago.
+    """
+    store = make_store(now=at(-1))
+    cfg = config(tmp_path)
+    write(store, [
+        issue("PAY-1", "ÉTUDE", "in_progress"),
+        moved("PAY-1", 30, "Backlog", "ÉTUDE"),
+        moved("PAY-1", 20, "ÉTUDE", "À PLANIFIER"),
+        moved("PAY-1", 4, "À PLANIFIER", "ÉTUDE"),
+        issue("PAY-9", "À PLANIFIER", "todo"),
+    ])  # fmt: skip
+    refresh_plan(store, cfg, at(-1))
+    verdict = evaluate_projects(store, cfg, at(0), health={})["PAY"]
+    assert not [f.summary for f in verdict.findings if f.rule == "ageing_items"]

@@ -13,11 +13,11 @@ status into a status of work in progress.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import Connection, and_, func, or_, select
@@ -177,13 +177,29 @@ class StatusCategories:
             for pid, k in keys.items()
             if k in config.projects
         }
-        counts: Any = conn.execute(
-            select(wi.c.source_id, func.lower(wi.c.status), wi.c.status_category, func.count())
-            .where(wi.c.deleted_at.is_(None))
-            .group_by(wi.c.source_id, func.lower(wi.c.status), wi.c.status_category)
-            .order_by(func.count())
-        ).all()
-        self.seen = {(sid, raw): category for sid, raw, category, _ in counts}  # most common wins
+        columns = (wi.c.source_id, wi.c.status, wi.c.status_category)
+        live = wi.c.deleted_at.is_(None)
+        by_status: Iterable[tuple[tuple[int, str, str], int]]
+        if conn.dialect.name == "sqlite":
+            # SQLite groups by sorting every item (2.7 s at a million items); counting
+            # the driver's own tuples here (no Row per item) takes a third of that.
+            result = conn.execute(select(*columns).where(live))
+            try:
+                by_status = Counter(cast(Iterable[tuple[int, str, str]], result.cursor)).items()
+            finally:
+                result.close()
+        else:
+            grouped = conn.execute(select(*columns, func.count()).where(live).group_by(*columns))
+            by_status = [((sid, raw, category), n) for sid, raw, category, n in grouped.tuples()]
+        # Folded here, as ``of`` folds: the databases' lower() may leave accented
+        # capitals alone (SQLite's always does), and ``À PLANIFIER`` would miss.
+        counted: Counter[tuple[int, str, str]] = Counter()
+        for (sid, raw, category), n in by_status:
+            counted[(sid, raw.lower(), category)] += n
+        # the most common category of each status wins
+        self.seen = {
+            (sid, raw): category for (sid, raw, category), _ in counted.most_common()[::-1]
+        }
 
     def of(self, raw: str | None, project_id: int, source_id: int) -> str | None:
         """Return the category of ``raw`` for an item of that project and source."""
