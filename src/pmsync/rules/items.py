@@ -189,8 +189,10 @@ class StatusCategories:
             finally:
                 result.close()
         else:
-            grouped = conn.execute(select(*columns, func.count()).where(live).group_by(*columns))
-            by_status = [((sid, raw, category), n) for sid, raw, category, n in grouped.tuples()]
+            grouped: Any = conn.execute(
+                select(*columns, func.count()).where(live).group_by(*columns)
+            )
+            by_status = [((sid, raw, category), n) for sid, raw, category, n in grouped]
         # Folded here, as ``of`` folds: the databases' lower() may leave accented
         # capitals alone (SQLite's always does), and ``À PLANIFIER`` would miss.
         counted: Counter[tuple[int, str, str]] = Counter()
