@@ -170,7 +170,7 @@ def load_items(conn: Connection, config: Config, project_keys: Collection[str]) 
     )
     mi = model.table_of(model.MilestoneItem)
     if wide:  # every membership, kept when its item is one of these: no join per item
-        pairs = fetch_array(conn, select(mi.c.milestone_id, mi.c.work_item_id), _PAIR)
+        pairs = fetch_array(conn, select(mi.c.milestone_id, mi.c.work_item_id), MEMBERSHIP)
         pairs = pairs[_member(rows["id"], pairs["item"])]
     else:
         pairs = fetch_array(
@@ -178,7 +178,7 @@ def load_items(conn: Connection, config: Config, project_keys: Collection[str]) 
             select(mi.c.milestone_id, mi.c.work_item_id)
             .join(wi, wi.c.id == mi.c.work_item_id)
             .where(mine),
-            _PAIR,
+            MEMBERSHIP,
         )
     never = np.datetime64("NaT", "s")
     return ItemFrame(
@@ -222,7 +222,8 @@ _ROW = np.dtype(
         ("resolved_null", "i1"),
     ]
 )
-_PAIR = np.dtype([("milestone", "i8"), ("item", "i8")])
+MEMBERSHIP = np.dtype([("milestone", "i8"), ("item", "i8")])
+"""A milestone membership as ``fetch_array`` reads it: milestone id, work item id."""
 
 
 def local_days(instants: np.ndarray, timezone: str) -> np.ndarray:

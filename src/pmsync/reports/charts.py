@@ -13,10 +13,11 @@ Speed: a report from the store draws about eight charts, and most of a chart's
 cost in matplotlib is building the figure, the axes and their ticks rather than
 drawing the data. Each thread therefore keeps one figure per size and, for
 every chart, removes the previous chart's artists and resets what a chart sets
-(limits, x ticks, legend) instead of building a new one. Text metrics are
-and each font's height kept across charts (``_Renderer``): matplotlib keeps
-them per renderer, and each SVG gets a new one. The SVG is byte for byte what a fresh figure and
-matplotlib's own ``savefig`` give (``tests/test_reports_charts.py`` checks both).
+(limits, x ticks, legend) instead of building a new one. Text metrics and
+each font's height are kept across charts (``_Renderer``): matplotlib keeps
+them per renderer, and each SVG gets a new one. The SVG is byte for byte what
+a fresh figure and matplotlib's own ``savefig`` give
+(``tests/test_reports_charts.py`` checks both).
 """
 
 from __future__ import annotations

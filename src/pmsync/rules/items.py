@@ -24,7 +24,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from pmsync import model
 from pmsync.config import Config
-from pmsync.plan.frames import category_of, counts_as_scope
+from pmsync.plan.frames import MEMBERSHIP, category_of, counts_as_scope
 from pmsync.plan.sql import fetch_array, in_projects, most_projects
 from pmsync.rules.facts import ItemFact
 
@@ -141,7 +141,7 @@ def load_memberships(conn: Connection, items: Mapping[int, OpenItem]) -> dict[in
         select(mi.c.milestone_id, mi.c.work_item_id)
         .join(ms, ms.c.id == mi.c.milestone_id)
         .where(ms.c.project_id.in_(projects)),
-        _PAIR,
+        MEMBERSHIP,
     )
     wanted = pairs[np.isin(pairs["item"], np.fromiter(items, dtype=np.int64, count=len(items)))]
     for milestone_id, item_id in zip(
@@ -149,9 +149,6 @@ def load_memberships(conn: Connection, items: Mapping[int, OpenItem]) -> dict[in
     ):
         members[milestone_id].append(item_id)
     return members
-
-
-_PAIR = np.dtype([("milestone", "i8"), ("item", "i8")])
 
 
 class StatusCategories:
