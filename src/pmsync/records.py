@@ -166,6 +166,7 @@ class Commit(Record):
     committed_at: datetime
     author: PersonRef | None = None
     branch: str | None = None
+    """The tracked branch it was listed on; None when the source lists the default branch."""
     url: str | None = None
 
     def __post_init__(self) -> None:

@@ -16,6 +16,7 @@ from pmsync.errors import AuthenticationError
 from pmsync.records import Commit, PullRequest, SourceMilestone, WorkItem
 from pmsync.sandbox.server import FaultPlan
 from pmsync_github import GitHubConnector
+from pmsync_github.mapping import parse_time
 
 
 @pytest.fixture
@@ -100,7 +101,8 @@ def test_full_pull_stores_exactly_the_scenario(world: Harness) -> None:
 
     commit = world.of("commit")[f"acme/pay@{7:04x}{1:036x}"]
     assert isinstance(commit, Commit)
-    assert commit.message.startswith("PAY-1: change 1") and commit.branch == "main"
+    assert commit.message.startswith("PAY-1: change 1")
+    assert commit.branch is None  # the default branch, listed without naming it
     assert commit.committed_at == T0 + timedelta(hours=7)
     assert commit.authored_at == T0 + timedelta(hours=7, minutes=-5)
     assert commit.author is not None and commit.author.login == "ana-gh"
@@ -127,26 +129,38 @@ def _unraw(record: object) -> object:
 def test_incremental_after_three_days_picks_up_exactly_the_changes(world: Harness) -> None:
     world.sync(full=True)
     cursor_time = world.clock.now()
+    # the full pull's last issues request: the next pass sends it again, with its ETag
+    resent = {
+        name: parse_time(state["etag_for"])
+        for name, state in world.cursors["issues"]["repos"].items()
+    }
     world.advance(timedelta(days=3))
     pages = {stream: world.pull(stream) for stream in STREAMS}
     yielded = {s: {r.external_id for p in ps for r in p.records} for s, ps in pages.items()}
     now = world.clock.now()
-    changed, overlap = set(), set()
+    changed, overlap, answered = set(), set(), set()
     for repo in world.scenario.github.repositories:
         seen = [i for i in repo.issues if i.visible_at(cursor_time)]
         last_seen = max(i.updated_at(cursor_time) for i in seen)
+        since = resent[repo.full_name]
+        assert since is not None and since <= last_seen - timedelta(seconds=60)
         for issue in repo.issues:
             key = f"{repo.full_name}#{issue.number}"
-            if issue.visible_at(now) and issue.updated_at(now) > cursor_time:
+            if not issue.visible_at(now):
+                continue
+            if issue.updated_at(now) > cursor_time:
                 changed.add(key)
-            elif issue.visible_at(now) and issue.updated_at(now) >= last_seen - timedelta(
-                seconds=60
-            ):
+            elif issue.updated_at(now) >= last_seen - timedelta(seconds=60):
                 overlap.add(key)
+            if issue.updated_at(now) >= since:
+                answered.add(key)
     assert changed >= {"acme/pay#7", "acme/pay#46", "acme/web#14"}
-    # besides the changes, only the overlap window before the last update seen is re-read
-    assert changed <= yielded["issues"] <= changed | overlap
-    assert len(overlap) == 2
+    # exactly what GitHub answers to the resent request: the changes, the overlap window
+    # before the last update seen, and at most one page (10) re-read per repository
+    assert yielded["issues"] == answered >= changed | overlap
+    for name in resent:
+        reread = {k for k in answered - changed if k.startswith(f"{name}#")}
+        assert len(reread) <= 10
     assert yielded["milestones"] >= {"acme/pay#1", "acme/web#1"}
     new_commits = {f"acme/pay@{7:04x}{99:036x}", f"acme/web@{8:04x}{99:036x}"}
     last_seen = {f"acme/pay@{7:04x}{29:036x}", f"acme/web@{8:04x}{29:036x}"}  # the overlap
@@ -184,7 +198,7 @@ def test_a_full_pull_removes_deleted_issues_per_repository(world: Harness) -> No
 def test_unchanged_repositories_cost_one_304_per_stream(world: Harness) -> None:
     world.sync(full=True)
     world.advance(timedelta(days=3))
-    world.sync()  # the changes, then anchoring
+    world.sync()  # the changes
     bucket = next(iter(world.service._buckets.values()))
     used, served = bucket.used, sum(world.service.served.values())
     context = world.sync()
@@ -282,3 +296,22 @@ def test_sandbox_settings_point_at_the_sandbox() -> None:
     }
     assert GitHubConnector.sandbox_secrets(endpoints) == {"github-token": "t"}
     assert GitHubConnector.sandbox_settings({"github": {"url": "x", "token": "t"}}) is None
+
+
+def test_a_cursor_kept_under_the_default_branch_name_still_resumes(world: Harness) -> None:
+    world.sync(full=True)
+    for state in world.cursors["commits"]["repos"].values():  # as an earlier pmsync kept it
+        since = state.pop("default")["since"]
+        state["default_branch"] = "main"
+        state["branches"] = {"main": {"since": since, "etag": '"old"', "etag_for": since}}
+    world.advance(timedelta(days=3))
+    served = dict(world.service.served)
+    pages = world.pull("commits")
+    yielded = {r.external_id for p in pages for r in p.records}
+    new_commits = {f"acme/pay@{7:04x}{99:036x}", f"acme/web@{8:04x}{99:036x}"}
+    last_seen = {f"acme/pay@{7:04x}{29:036x}", f"acme/web@{8:04x}{29:036x}"}
+    assert new_commits <= yielded <= new_commits | last_seen  # not the whole history again
+    sent = {k: v - served.get(k, 0) for k, v in world.service.served.items()}
+    assert {k: v for k, v in sent.items() if v} == {"list_commits": 2}  # no GET /repos
+    for state in world.cursors["commits"]["repos"].values():
+        assert set(state) == {"default"}

@@ -225,6 +225,7 @@ class Commit(RecordColumns, Base):
     committed_at: Mapped[datetime]
     author_login: Mapped[str | None]
     branch: Mapped[str | None]
+    """The tracked branch it was listed on; empty for the repository's default branch."""
     url: Mapped[str | None]
     link_fingerprint: Mapped[str | None]
     """The payload hash and key patterns it was last scanned for work item keys with."""

@@ -9,15 +9,22 @@ Why each listing is walked the way it is (details in docs/connectors/github.md):
 * ``pull_requests``: GitHub has no ``since`` here, so ``direction=desc`` from the
   newest update, stopping at the first one older than the cursor; the cursor
   moves only on the last page (a crash re-reads, never skips).
-* ``commits``: ``since`` per branch, newest first, cursor on the last page.
+* ``commits``: per branch, newest first, stopping at the first page that reaches
+  the cursor; the cursor moves on the last page. Without configured branches the
+  listing names no ``sha``: GitHub lists the default branch, whatever it is
+  called today, and no ``GET /repos/{o}/{r}`` is needed to learn its name.
 * ``milestones``: all states, every pass; they are few.
 
 Conditional requests: a 304 proves nothing changed only if the ETag covers
 everything the next request would see. For newest-first listings (pulls,
-commits) the first page does: any change lands on it. For ``issues`` it does
-when the listing fits on one page. So after reading changes, the walk requests
-once more with the ``since`` the next pass will send and keeps that ETag
-("anchoring"); an unchanged repository then costs one 304 per stream.
+commits) the first page does: any change lands on it. For ``issues`` (oldest
+first) the *last* request of a pass does: any update moves an issue to the end
+of the listing, which that request's ``since`` covers. So the next pass sends
+that same request again, with its ETag, and re-reads at most that one page
+when something changed. Only when that request started less than
+``overlap_seconds`` before the newest update does the walk ask once more, at the
+overlap, to keep a valid ETag ("anchoring"). An unchanged repository then costs
+one 304 per stream, and a full pull no request beyond its pages.
 """
 
 from __future__ import annotations
@@ -73,12 +80,40 @@ def _older(row: Any, limit: datetime) -> bool:
     return moment is not None and moment < limit
 
 
-def _validator(state: State, full: bool, request_since: datetime | None) -> str | None:
-    """Return the stored ETag if it was taken for the URL about to be requested."""
-    if full or state.get("etag_for") != _fmt(request_since):
-        return None
-    etag: str | None = state.get("etag")
-    return etag
+_WHOLE = ""
+"""``etag_for`` of an ETag taken for the listing without ``since`` (it fit on one page)."""
+
+
+def _resume(
+    state: State, full: bool, overlap: timedelta
+) -> tuple[datetime | None, datetime | None, str | None]:
+    """Return the newest update seen, the ``since`` to send and the ETag to send with it.
+
+    The ``since`` is the last update seen minus the overlap, or an earlier one whose
+    request's ETag was kept (its answer covers every later change, so a 304 to it
+    proves nothing changed).
+    """
+    if full:
+        return None, None, None
+    newest = _since(state)
+    request_since = None if newest is None else newest - overlap
+    etag, taken = state.get("etag"), state.get("etag_for")
+    if etag is None or taken is None:
+        return newest, request_since, None
+    if taken == _WHOLE:
+        return newest, None, etag
+    taken_at = mapping.parse_time(taken)
+    if request_since is not None and taken_at is not None and taken_at <= request_since:
+        return newest, taken_at, etag
+    return newest, request_since, None
+
+
+def _committed_before(row: Any, limit: datetime) -> bool:
+    try:
+        moment = mapping.parse_time(row["commit"]["committer"]["date"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return moment is not None and moment < limit
 
 
 def _final(
@@ -134,9 +169,7 @@ class StreamWalker:
     def issues(self, repo: str, book: CursorBook, full: bool) -> Iterator[Page]:
         """Yield the issues and pull requests (as work items) updated since the cursor."""
         state = book.repo(repo)
-        newest = None if full else _since(state)
-        request_since = None if newest is None else newest - self.overlap
-        etag = _validator(state, full, request_since)
+        newest, request_since, etag = _resume(state, full, self.overlap)
         page_no, anchors = 1, 0
         ids = ExternalIds()
         url = f"/repos/{repo}/issues"
@@ -174,13 +207,15 @@ class StreamWalker:
                 state.pop("etag", None)
                 yield Page(records=records, cursor=book.snapshot(), scope=repo)
                 continue
+            # the last request: its answer holds every issue updated since its ``since``
             anchor = None if newest is None else newest - self.overlap
-            done = page_no == 1 and _fmt(anchor) == _fmt(request_since)
-            if done:
-                state["etag"], state["etag_for"] = answer.etag, _fmt(anchor)
+            covers = request_since is None or anchor is None or request_since <= anchor
+            if page_no == 1 and covers:  # the next pass sends it again, with this ETag
+                state["etag"] = answer.etag
+                state["etag_for"] = _WHOLE if request_since is None else _fmt(request_since)
             else:
                 state.pop("etag", None)
-            if done or anchors >= _MAX_ANCHORS:
+            if (page_no == 1 and covers) or anchors >= _MAX_ANCHORS:
                 yield _final(records, book, "work_item", ids if full else None, repo)
                 return
             yield Page(records=records, cursor=book.snapshot(), scope=repo)
@@ -266,15 +301,18 @@ class StreamWalker:
     def commits(self, repo: str, book: CursorBook, full: bool) -> Iterator[Page]:
         """Yield the commits of each tracked branch committed since the branch's cursor."""
         state = book.repo(repo)
-        if full or "default_branch" not in state:
-            answer = self.client.get(f"/repos/{repo}")
-            state["default_branch"] = (answer.data or {}).get("default_branch") or "main"
-        branches = self.settings.branches.get(repo) or [state["default_branch"]]
+        configured = self.settings.branches.get(repo)
+        _forget_default_branch_name(state, configured is None)
+        walks: list[tuple[str | None, State]]
+        if configured:
+            per_branch = state.setdefault("branches", {})
+            walks = [(name, per_branch.setdefault(name, {})) for name in configured]
+        else:  # the default branch, listed without ``sha``; commits carry no branch name
+            walks = [(None, state.setdefault("default", {}))]
         ids = ExternalIds()
         completed = False
-        for position, branch in enumerate(branches):
-            last = position == len(branches) - 1
-            branch_state = state.setdefault("branches", {}).setdefault(branch, {})
+        for position, (branch, branch_state) in enumerate(walks):
+            last = position == len(walks) - 1
             for page, is_last in self._branch(repo, branch, branch_state, book, full, ids):
                 if last and is_last and full:
                     completed = True
@@ -289,26 +327,32 @@ class StreamWalker:
             yield _final([], book, "commit", ids, repo)
 
     def _branch(
-        self, repo: str, branch: str, state: State, book: CursorBook, full: bool, ids: ExternalIds
+        self,
+        repo: str,
+        branch: str | None,
+        state: State,
+        book: CursorBook,
+        full: bool,
+        ids: ExternalIds,
     ) -> Iterator[tuple[Page, bool]]:
-        newest = None if full else _since(state)
-        request_since = None if newest is None else newest - self.overlap
-        etag = _validator(state, full, request_since)
-        page_no, first_etag, anchored = 1, None, False
+        since = None if full else _since(state)
+        stop_before = None if since is None else since - self.overlap
+        etag = None if full or state.get("etag_for") != _NEWEST_FIRST else state.get("etag")
+        page_no, newest, first_etag = 1, since, None
+        url = f"/repos/{repo}/commits"
+        params: dict[str, Any] = {"per_page": self.settings.per_page}
+        if branch is not None:
+            params["sha"] = branch
+        query: dict[str, Any] | None = params
         while True:
-            params: dict[str, Any] = {"sha": branch, "per_page": self.settings.per_page}
-            if request_since is not None:
-                params["since"] = github_time(request_since)
-            if page_no > 1:
-                params["page"] = page_no
-            answer = self.client.get_list(
-                f"/repos/{repo}/commits", params, etag if page_no == 1 else None
-            )
+            answer = self.client.get_list(url, query, etag if page_no == 1 else None)
             if answer.not_modified:
                 return
             if page_no == 1:
                 first_etag = answer.etag
             rows: list[Any] = answer.data
+            if stop_before is not None:  # older ones are on the page only because of paging
+                rows = [r for r in rows if not _committed_before(r, stop_before)]
             records = self._map(
                 "commit",
                 rows,
@@ -319,17 +363,27 @@ class StreamWalker:
             page_newest = self._newest(rows, "commit", "committer", "date")
             if page_newest is not None and (newest is None or page_newest > newest):
                 newest = page_newest
-            if answer.next_url is not None:
-                yield Page(records=records, cursor=None, scope=repo), False
-                page_no += 1
-                continue
-            anchor = None if newest is None else newest - self.overlap
-            state["since"] = _fmt(newest)
-            if _fmt(anchor) == _fmt(request_since) or anchored:
-                state.update(etag=first_etag, etag_for=_fmt(request_since))
+            reached = len(rows) < len(answer.data)
+            if answer.next_url is None or reached:
+                state.update(since=_fmt(newest), etag=first_etag, etag_for=_NEWEST_FIRST)
                 yield Page(records=records, cursor=book.snapshot(), scope=repo), True
                 return
-            # newest-first: the first page at the next pass's ``since`` is a sound validator
-            state.pop("etag", None)
-            yield Page(records=records, cursor=book.snapshot(), scope=repo), False
-            request_since, page_no, etag, anchored = anchor, 1, None, True
+            yield Page(records=records, cursor=None, scope=repo), False
+            page_no, url, query = page_no + 1, answer.next_url, None
+
+
+_NEWEST_FIRST = "first page"
+"""``etag_for`` of a commit listing's first page, requested without ``since``."""
+
+
+def _forget_default_branch_name(state: State, listing_default: bool) -> None:
+    """Move a cursor an earlier pmsync kept under the default branch's name to ``default``.
+
+    Its ETag was taken for a ``since`` request, which is no longer sent; the time stays.
+    """
+    name = state.pop("default_branch", None)
+    branches = state.get("branches")
+    if listing_default and name is not None and branches and name in branches:
+        state.setdefault("default", {"since": branches.pop(name).get("since")})
+        if not branches:
+            del state["branches"]
