@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 
 from pmsync.model import Base
-from pmsync.store import Store
+from pmsync.store import MIGRATIONS, Store
 
 
 def test_migrations_produce_exactly_the_orm_schema(store: Store) -> None:
+    assert _differences(store) == []
+
+
+def _differences(store: Store) -> list[object]:
     with store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        differences = compare_metadata(context, Base.metadata)
-    assert differences == []
+        return list(compare_metadata(context, Base.metadata))
+
+
+def test_each_revision_steps_down_and_up_again(store: Store) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0001")
+    assert store.current_revisions() == {"0001"}
+    assert _differences(store)  # the newer revisions' changes are gone
+    store.upgrade()
+    assert store.is_current()
+    assert _differences(store) == []
 
 
 def test_upgrade_is_idempotent_and_reports_current(store: Store) -> None:

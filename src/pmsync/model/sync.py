@@ -133,6 +133,7 @@ class WorkItem(RecordColumns, Base):
     __table_args__ = _record_args(
         Index(None, "source_id", "container"),
         Index(None, "source_id", "key"),
+        Index(None, "project_id", "source_id", "deleted_at"),
         CheckConstraint("status_category IN ('todo', 'in_progress', 'done')", name="category"),
     )
     key: Mapped[str]
@@ -161,8 +162,9 @@ class WorkItem(RecordColumns, Base):
     custom: Mapped[dict[str, Any]]
     raw: Mapped[dict[str, Any] | None]
     url: Mapped[str | None]
-    project_id: Mapped[int | None] = mapped_column(fk("project.id", "SET NULL"), index=True)
-    """Set by linking, never by the record upsert."""
+    project_id: Mapped[int | None] = mapped_column(fk("project.id", "SET NULL"))
+    """Set by linking, never by the record upsert. Indexed with the source and deletion,
+    so which sources feed which projects is read from the index alone."""
     deliverable_id: Mapped[int | None] = mapped_column(fk("deliverable.id", "SET NULL"), index=True)
     """Set by linking, never by the record upsert."""
 
@@ -260,7 +262,10 @@ class CalendarEvent(RecordColumns, Base):
     """One calendar event occurrence."""
 
     __tablename__ = "calendar_event"
-    __table_args__ = _record_args(Index(None, "source_id", "calendar_id", "starts_at"))
+    __table_args__ = _record_args(
+        Index(None, "source_id", "calendar_id", "starts_at"),
+        Index(None, "project_id", "source_id", "deleted_at"),
+    )
     calendar_id: Mapped[str]
     title: Mapped[str] = mapped_column(Text)
     event_type: Mapped[str] = mapped_column(String(32))
@@ -282,7 +287,7 @@ class CalendarEvent(RecordColumns, Base):
     ``customer_meeting``, ``leave``, ``public_holiday`` or ``other``."""
     meeting_rule: Mapped[str | None]
     """The name of the classification rule that decided (None: no rule matched)."""
-    project_id: Mapped[int | None] = mapped_column(fk("project.id", "SET NULL"), index=True)
+    project_id: Mapped[int | None] = mapped_column(fk("project.id", "SET NULL"))
     project_link: Mapped[str | None] = mapped_column(String(16))
     """How the project was found: ``calendar``, ``title`` or ``attendees``."""
     person_ids: Mapped[list[int] | None] = mapped_column(JSONType)
