@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, update
 from worlds import SandboxWorld, store_projects
 
 from pmsync import model
@@ -306,3 +306,29 @@ def test_a_changed_event_is_classified_again_and_a_deleted_one_is_left_alone(
     store.write_page("gcal", "events", Page([renamed]), None)
     assert link_meetings(store, config).changed == 1
     assert [(m.kind, m.project) for m in load_meetings(store)] == [("steering_committee", "PAY")]
+
+
+def test_events_are_linked_batch_by_batch_with_the_same_result(
+    world: World, make_store: Callable[..., Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store()
+    world.sync(store)  # linked in one batch: the sandbox has fewer events than READ_BATCH
+    before = links(store)
+    kinds = {m.external_id: (m.kind, m.away_person_ids) for m in load_meetings(store)}
+    with store.session() as s:
+        s.execute(
+            update(model.CalendarEvent).values(
+                meeting_kind=None,
+                meeting_rule=None,
+                project_id=None,
+                project_link=None,
+                person_ids=None,
+                away_person_ids=None,
+            )
+        )
+    monkeypatch.setattr("pmsync.meetings.link.READ_BATCH", 7)
+    result = link_meetings(store, world.config, world.box.clock.now)
+    assert result.events == len(before) > 7 * 3
+    assert result.changed == result.events  # each event read and written exactly once
+    assert links(store) == before
+    assert {m.external_id: (m.kind, m.away_person_ids) for m in load_meetings(store)} == kinds

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 PERSONAL_KINDS = frozenset({"leave", "public_holiday"})
 """Kinds that concern people, not projects."""
 UPDATE_BATCH = 5000
+READ_BATCH = 5000
+"""Events read, linked and written at a time."""
 
 
 @dataclass(frozen=True)
@@ -220,112 +222,149 @@ def _away(
     return [organizer] if organizer is not None else []
 
 
+_Link = tuple[str, str | None, int | None, str | None, list[int], list[int]]
+"""What linking decides for an event: kind, rule, project id, how found, people, people away."""
+
+
+class _Linker:
+    """Classifies one event and finds its project and people, as configured."""
+
+    def __init__(self, s: Session, config: Config) -> None:
+        self.classifier: Classifier = build_classifier(config.settings.meetings)
+        project_ids = _project_ids(s, config)
+        self.people = _People(s, config)
+        projects = [
+            _signals(p, project_ids[k], self.people)
+            for k, p in config.projects.items()
+            if k in project_ids
+        ]
+        self.finder = _ProjectFinder(projects)
+        self.keys = {p.id: p.key for p in projects}
+        self.sources = {i: n for i, n in s.execute(select(model.Source.id, model.Source.name))}
+
+    def link(self, row: Any) -> _Link:
+        """Return what linking decides for one event row (the columns of ``_live_events``)."""
+        people = self.people
+        organizer = people.of(row.source_id, row.organizer_login)
+        attendees = [
+            p for p in (people.of(row.source_id, a) for a in row.attendee_logins or []) if p
+        ]
+        present = list(dict.fromkeys([p for p in (organizer, *attendees) if p is not None]))
+        facts = EventFacts(
+            title=row.title,
+            calendar_id=row.calendar_id,
+            source=self.sources.get(row.source_id, ""),
+            event_type=row.event_type,
+            all_day=row.all_day,
+            organizer=row.organizer_login,
+            attendees=tuple(row.attendee_logins or ()),
+            organizer_person=people.key_of.get(organizer) if organizer else None,
+            attendee_people=tuple(k for p in attendees if (k := people.key_of.get(p))),
+        )
+        found = self.classifier.classify(facts)
+        project_id: int | None = None
+        link: str | None = None
+        away: list[int] = []
+        if found.kind in PERSONAL_KINDS:
+            personal = found.kind == "leave" or not self.classifier.on_holiday_calendar(
+                row.calendar_id
+            )
+            if personal:
+                away = _away(people, row.calendar_id, row.title, organizer, attendees)
+        else:
+            project_id, link = self.finder.find(facts.source, row.calendar_id, row.title, present)
+        return found.kind, found.rule, project_id, link, present, away
+
+
+def _live_events(s: Session) -> Iterable[Sequence[Any]]:
+    """Yield the live events with what linking reads, ``READ_BATCH`` at a time in id order.
+
+    One batch is read, classified and written before the next is read, so a
+    calendar of any size costs the memory of one batch (reading them all at once
+    held 36 MB at 48,000 events).
+    """
+    event = model.table_of(model.CalendarEvent).c
+    columns = (
+        event.id,
+        event.source_id,
+        event.calendar_id,
+        event.title,
+        event.event_type,
+        event.all_day,
+        event.organizer_login,
+        event.attendee_logins,
+        event.meeting_kind,
+        event.meeting_rule,
+        event.project_id,
+        event.project_link,
+        event.person_ids,
+        event.away_person_ids,
+    )
+    last = 0
+    while True:
+        rows = (
+            s.connection()
+            .execute(
+                select(*columns)
+                .where(event.deleted_at.is_(None), event.id > last)
+                .order_by(event.id)
+                .limit(READ_BATCH)
+            )
+            .all()
+        )
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].id
+
+
 def link_meetings(store: Store, config: Config, now: Clock = utc_now) -> MeetingLinkResult:
     """Classify every live calendar event and link it to a project and to people.
 
     ``now`` is the sync's clock, taken like every step of a sync takes it;
     classification and linking do not depend on the time.
     """
-    classifier: Classifier = build_classifier(config.settings.meetings)
-    event = model.table_of(model.CalendarEvent).c
-    changes: list[dict[str, Any]] = []
     by_kind: Counter[str] = Counter()
     by_project: Counter[str] = Counter()
-    unlinked = total = 0
+    unlinked = total = changed = 0
     with store.session() as s:
-        project_ids = _project_ids(s, config)
-        people = _People(s, config)
-        projects = [
-            _signals(p, project_ids[k], people)
-            for k, p in config.projects.items()
-            if k in project_ids
-        ]
-        finder = _ProjectFinder(projects)
-        keys = {p.id: p.key for p in projects}
-        sources = {i: name for i, name in s.execute(select(model.Source.id, model.Source.name))}
-        rows = (
-            s.connection()
-            .execute(
-                select(
-                    event.id,
-                    event.source_id,
-                    event.calendar_id,
-                    event.title,
-                    event.event_type,
-                    event.all_day,
-                    event.organizer_login,
-                    event.attendee_logins,
-                    event.meeting_kind,
-                    event.meeting_rule,
-                    event.project_id,
-                    event.project_link,
-                    event.person_ids,
-                    event.away_person_ids,
-                ).where(event.deleted_at.is_(None))
-            )
-            .all()
-        )
-        for row in rows:
-            total += 1
-            organizer = people.of(row.source_id, row.organizer_login)
-            attendees = [
-                p for p in (people.of(row.source_id, a) for a in row.attendee_logins or []) if p
-            ]
-            present = list(dict.fromkeys([p for p in (organizer, *attendees) if p is not None]))
-            facts = EventFacts(
-                title=row.title,
-                calendar_id=row.calendar_id,
-                source=sources.get(row.source_id, ""),
-                event_type=row.event_type,
-                all_day=row.all_day,
-                organizer=row.organizer_login,
-                attendees=tuple(row.attendee_logins or ()),
-                organizer_person=people.key_of.get(organizer) if organizer else None,
-                attendee_people=tuple(k for p in attendees if (k := people.key_of.get(p))),
-            )
-            found = classifier.classify(facts)
-            project_id: int | None = None
-            link: str | None = None
-            away: list[int] = []
-            if found.kind in PERSONAL_KINDS:
-                personal = found.kind == "leave" or not classifier.on_holiday_calendar(
-                    row.calendar_id
+        linker = _Linker(s, config)
+        for rows in _live_events(s):
+            changes: list[dict[str, Any]] = []
+            for row in rows:
+                total += 1
+                kind, rule, project_id, link, present, away = new = linker.link(row)
+                by_kind[kind] += 1
+                if project_id is not None:
+                    by_project[linker.keys[project_id]] += 1
+                elif kind not in PERSONAL_KINDS:
+                    unlinked += 1
+                old = (
+                    row.meeting_kind,
+                    row.meeting_rule,
+                    row.project_id,
+                    row.project_link,
+                    row.person_ids,
+                    row.away_person_ids,
                 )
-                if personal:
-                    away = _away(people, row.calendar_id, row.title, organizer, attendees)
-            else:
-                project_id, link = finder.find(facts.source, row.calendar_id, row.title, present)
-            by_kind[found.kind] += 1
-            if project_id is not None:
-                by_project[keys[project_id]] += 1
-            elif found.kind not in PERSONAL_KINDS:
-                unlinked += 1
-            new = (found.kind, found.rule, project_id, link, present, away)
-            old = (
-                row.meeting_kind,
-                row.meeting_rule,
-                row.project_id,
-                row.project_link,
-                row.person_ids,
-                row.away_person_ids,
-            )
-            if new != old:
-                changes.append(
-                    {
-                        "id": row.id,
-                        "meeting_kind": found.kind,
-                        "meeting_rule": found.rule,
-                        "project_id": project_id,
-                        "project_link": link,
-                        "person_ids": present,
-                        "away_person_ids": away,
-                    }
-                )
-        for batch in chunked(changes, UPDATE_BATCH):
-            s.execute(update(model.CalendarEvent), list(batch))
+                if new != old:
+                    changes.append(
+                        {
+                            "id": row.id,
+                            "meeting_kind": kind,
+                            "meeting_rule": rule,
+                            "project_id": project_id,
+                            "project_link": link,
+                            "person_ids": present,
+                            "away_person_ids": away,
+                        }
+                    )
+            changed += len(changes)
+            for batch in chunked(changes, UPDATE_BATCH):
+                s.execute(update(model.CalendarEvent), list(batch))
     return MeetingLinkResult(
         events=total,
-        changed=len(changes),
+        changed=changed,
         by_kind=dict(sorted(by_kind.items())),
         by_project=dict(sorted(by_project.items())),
         unlinked_meetings=unlinked,
