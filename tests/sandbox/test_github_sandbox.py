@@ -316,6 +316,27 @@ def test_secondary_rate_limit_fault_sends_retry_after() -> None:
         running.stop()
 
 
+def test_a_repository_without_commits_answers_409_as_github_does() -> None:
+    scenario = _scenario()
+    repo = scenario.github.repositories[0]
+    scenario.github.repositories[0] = repo.model_copy(update={"commits": []})
+    running = serve(GitHubService(scenario, SandboxClock(scenario.clock)))
+    try:
+        for path in ("commits", "commits?sha=main&per_page=100", "commits/main"):
+            answer = requests.get(
+                f"{running.url}/repos/{repo.full_name}/{path}", headers=_auth(), timeout=5
+            )
+            assert answer.status_code == 409, path
+            assert answer.json()["message"] == "Git Repository is empty."
+            assert answer.json()["documentation_url"].startswith("https://docs.github.com/")
+        issues = requests.get(
+            f"{running.url}/repos/{repo.full_name}/issues", headers=_auth(), timeout=5
+        )
+        assert issues.status_code == 200 and issues.json()  # issues need no commits
+    finally:
+        running.stop()
+
+
 def test_since_compares_updated_at_inclusively(sandbox) -> None:
     running, _, _ = sandbox
     # issue 3 was updated (closed) at T0+3h+2d; issues 50.. were created after that

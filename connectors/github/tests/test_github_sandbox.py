@@ -315,3 +315,28 @@ def test_a_cursor_kept_under_the_default_branch_name_still_resumes(world: Harnes
     assert {k: v for k, v in sent.items() if v} == {"list_commits": 2}  # no GET /repos
     for state in world.cursors["commits"]["repos"].values():
         assert set(state) == {"default"}
+
+
+def test_a_repository_nobody_has_pushed_to_lists_no_commits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token_env(monkeypatch)
+    world = make_scenario()
+    web = world.github.repositories[1]
+    # acme/web's every commit is in the simulated future: GitHub answers 409 until then
+    later = [c.model_copy(update={"committed_at": NOW + timedelta(days=5)}) for c in web.commits]
+    world.github.repositories[1] = web.model_copy(update={"commits": later})
+    h = start(world)
+    try:
+        pages = h.pull("commits", full=True)
+        assert h.service.statuses.get(409) == 1
+        by_repo = {p.scope: p.complete_ids for p in pages if p.complete_ids is not None}
+        assert by_repo["acme/web"] == {"commit": set()}  # complete, and empty
+        assert len(by_repo["acme/pay"]["commit"]) == 20  # the other repository is unaffected
+        assert not any(k.startswith("acme/web@") for k in h.of("commit"))
+        h.advance(timedelta(days=6))  # the first push
+        h.pull("commits")
+        on_main = [c for c in later if c.branch == "main"]  # the default branch, as tracked
+        assert len([k for k in h.of("commit") if k.startswith("acme/web@")]) == len(on_main)
+    finally:
+        h.running.stop()

@@ -30,6 +30,8 @@ from pmsync.retry import classify_http, retrying
 from pmsync_github.settings import GitHubSettings
 
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
+_EMPTY_REPOSITORY = "Git Repository is empty"
+"""GitHub's 409 message for the commits of a repository without any (a listing of none)."""
 USER_AGENT = "pmsync-github"
 
 
@@ -128,6 +130,8 @@ class GitHubClient:
                 "GET", url, dict(params) if params else None, headers
             )
             lowered = {k.lower(): v for k, v in answer_headers.items()}
+            if status == 409 and _EMPTY_REPOSITORY in (body or ""):
+                return Answer(status, lowered, [])  # nothing pushed yet: no commits to list
             error = classify_http(status, lowered, body, now=self.context.now(), what=what)
             if error is not None:
                 raise error

@@ -13,6 +13,7 @@ from pmsync.sandbox.github.payloads import commit_json, repo_json, user_json
 from pmsync.sandbox.github.service import GitHubMachinery, RateBucket
 from pmsync.sandbox.github.world import RepoIndex
 from pmsync.sandbox.scenario import GitHubCommit
+from pmsync.sandbox.server import json_response
 
 _PAGING = ("page", "per_page", "after", "before")
 """Parameters that choose a page, not the listing."""
@@ -284,6 +285,8 @@ class GitHubService(GitHubMachinery):
         if index is None:
             return self.not_found(request)
         now = self.clock.now()
+        if index.empty_at(now):
+            return self.empty_repository()
         args = request.args
         try:
             since = parse_time(args["since"], "Commit", "since") if args.get("since") else None
@@ -329,11 +332,22 @@ class GitHubService(GitHubMachinery):
         index = self._index(**key)
         if index is None:
             return self.not_found(request)
+        if index.empty_at(self.clock.now()):
+            return self.empty_repository()
         commit = index.find_commit(sha, self.clock.now())
         if commit is None:
             return self.invalid_ref(sha)
         payload = commit_json(index.repo, commit, self.people, self.urls(request), True)
         return self.answer(request, payload, commit.committed_at)
+
+    def empty_repository(self) -> Response:
+        """Return GitHub's 409 for the commits of a repository nobody has pushed to yet."""
+        body = {
+            "message": "Git Repository is empty.",
+            "documentation_url": "https://docs.github.com/rest/commits/commits#list-commits",
+            "status": "409",
+        }
+        return json_response(body, 409)
 
     def invalid_ref(self, ref: str) -> Response:
         """Return GitHub's 422 for a ref that names no commit."""

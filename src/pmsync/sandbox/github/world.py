@@ -121,6 +121,7 @@ class RepoIndex:
             commits.sort(key=lambda c: c.committed_at)
             self.branch_times[name] = [c.committed_at for c in commits]
         self.commit_by_sha = {c.sha: c for c in repo.commits}
+        self.first_commit_at = min((t[0] for t in self.branch_times.values() if t), default=None)
         self._position = {
             c.sha: i for commits in self.branches.values() for i, c in enumerate(commits)
         }
@@ -141,6 +142,10 @@ class RepoIndex:
         commits = self.branches[commit.branch]
         hi = self._position[sha] + 1 if commit.committed_at <= now else 0
         return commits, 0, hi
+
+    def empty_at(self, now: datetime) -> bool:
+        """Tell whether the repository has no commit yet (git has no ref to list)."""
+        return self.first_commit_at is None or self.first_commit_at > now
 
     def head_sha(self, branch: str, now: datetime) -> str | None:
         """Return the newest visible commit on ``branch``."""
