@@ -15,6 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
+from pmsync import model
 from pmsync.config import Config
 from pmsync.config.projects import Project
 from pmsync.config.rules import RulesConfig
@@ -23,6 +26,7 @@ from pmsync.config.sources import Source, SourceOptions
 from pmsync.plan import refresh_plan, set_baseline
 from pmsync.records import Page, PersonRef, Record, WorkItem, WorkItemChange
 from pmsync.rules import evaluate_projects
+from pmsync.rules.items import load_open_items
 from pmsync.store import Store
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -190,3 +194,33 @@ def test_a_status_in_capitals_with_accents_counts_as_the_tool_files_it(
     refresh_plan(store, cfg, at(-1))
     verdict = evaluate_projects(store, cfg, at(0), health={})["PAY"]
     assert not [f.summary for f in verdict.findings if f.rule == "ageing_items"]
+
+
+def test_an_item_is_blocked_by_its_status_a_blocked_label_or_the_flag(
+    make_store: Callable[..., Store], tmp_path: Path
+) -> None:
+    store = make_store(now=at(0))
+    cfg = config(tmp_path)
+    write(store, [
+        issue("PAY-1", "On Hold", "in_progress"),
+        issue("PAY-2", "To Do", "todo", labels=("beta", "BLOCKED")),
+        issue("PAY-3", "To Do", "todo", custom={"flagged": True}),
+        issue("PAY-4", "To Do", "todo", custom={"flagged": False}),
+        issue("PAY-5", "To Do", "todo", labels=("beta", "unblocked", "was-blocked")),
+        issue("PAY-6", "In Progress", "in_progress", custom={"note": "Blocked? no"}),
+        issue("PAY-7", "To Do", "todo"),
+    ])  # fmt: skip
+    refresh_plan(store, cfg, at(0))
+    with store.engine.connect() as conn:
+        project_ids = dict(conn.execute(select(model.Project.key, model.Project.id)).all())
+        items = load_open_items(conn, cfg, project_ids)
+    blocked = {item.fact.key: item.blocked for item in items.values()}
+    assert blocked == {
+        "PAY-1": True,  # its status
+        "PAY-2": True,  # a label "blocked", in any case
+        "PAY-3": True,  # Jira's flag
+        "PAY-4": False,
+        "PAY-5": False,  # labels that only contain the word
+        "PAY-6": False,  # the word elsewhere in the custom fields
+        "PAY-7": False,
+    }

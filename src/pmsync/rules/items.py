@@ -13,6 +13,8 @@ status into a status of work in progress.
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -20,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, Text, and_, func, or_, select, type_coerce
 
 from pmsync import model
 from pmsync.config import Config
@@ -29,6 +31,7 @@ from pmsync.plan.sql import fetch_array, in_projects, most_projects
 from pmsync.rules.facts import ItemFact
 
 BLOCKED_WORDS = ("blocked", "impediment", "on hold")
+_BLOCKED_STATUS = re.compile("|".join(map(re.escape, BLOCKED_WORDS)))
 DONE_NAMES = frozenset(
     {"done", "closed", "resolved", "released", "complete", "completed", "cancelled", "canceled"}
 )
@@ -62,13 +65,25 @@ class OpenItem:
 
 
 def is_blocked(status: str, labels: Any, custom: Any) -> bool:
-    """Tell whether an item is blocked: its status, a ``blocked`` label or Jira's flag."""
-    lowered = status.lower()
-    if any(word in lowered for word in BLOCKED_WORDS):
+    """Tell whether an item is blocked: its status, a ``blocked`` label or Jira's flag.
+
+    ``labels`` and ``custom`` may be the stored JSON text, decoded here only when it
+    can hold the label or the flag. Most items' cannot, and decoding both columns of
+    every open item was a sixth of the rules' time at a million items.
+    """
+    if _BLOCKED_STATUS.search(status.lower()):
         return True
+    labels, custom = _json_holding(labels, "blocked"), _json_holding(custom, "flagged")
     if isinstance(labels, list) and any(str(label).lower() == "blocked" for label in labels):
         return True
     return isinstance(custom, Mapping) and bool(custom.get("flagged"))
+
+
+def _json_holding(value: Any, word: str) -> Any:
+    """Return JSON text decoded if it contains ``word`` (any case), else None; others as is."""
+    if not isinstance(value, str):
+        return value
+    return json.loads(value) if word in value.lower() else None
 
 
 def load_open_items(
@@ -91,8 +106,9 @@ def load_open_items(
             wi.c.assignee_login,
             wi.c.story_points,
             wi.c.original_estimate_seconds,
-            wi.c.labels,
-            wi.c.custom,
+            # as the stored text where the driver gives it (SQLite): is_blocked decodes it
+            type_coerce(wi.c.labels, Text).label("labels"),
+            type_coerce(wi.c.custom, Text).label("custom"),
             wi.c.updated_at,
             wi.c.created_at,
             person.c.name.label("person_name"),
@@ -278,4 +294,4 @@ def _days(now: datetime, since: datetime) -> int:
 
 
 def _status_blocked(item: OpenItem) -> bool:
-    return any(word in item.fact.status.lower() for word in BLOCKED_WORDS)
+    return _BLOCKED_STATUS.search(item.fact.status.lower()) is not None
