@@ -72,10 +72,14 @@ def _fmt(moment: datetime | None) -> str | None:
     return None if moment is None else github_time(moment)
 
 
-def _older(row: Any, limit: datetime) -> bool:
+def _older(row: Any, limit: datetime, *path: str) -> bool:
+    """Tell whether the time at ``path`` in ``row`` is before ``limit`` (unreadable: no)."""
+    value: Any = row
     try:
-        moment = mapping.parse_time(row.get("updated_at"))
-    except (AttributeError, ValueError):
+        for key in path:
+            value = value[key]
+        moment = mapping.parse_time(value)
+    except (KeyError, TypeError, ValueError):
         return False
     return moment is not None and moment < limit
 
@@ -106,14 +110,6 @@ def _resume(
     if request_since is not None and taken_at is not None and taken_at <= request_since:
         return newest, taken_at, etag
     return newest, request_since, None
-
-
-def _committed_before(row: Any, limit: datetime) -> bool:
-    try:
-        moment = mapping.parse_time(row["commit"]["committer"]["date"])
-    except (KeyError, TypeError, ValueError):
-        return False
-    return moment is not None and moment < limit
 
 
 def _final(
@@ -244,7 +240,7 @@ class StreamWalker:
                 first_etag = answer.etag
             rows: list[Any] = answer.data
             if stop_before is not None:  # older ones are on the page only because of paging
-                rows = [r for r in rows if not _older(r, stop_before)]
+                rows = [r for r in rows if not _older(r, stop_before, "updated_at")]
             records = self._map(
                 "pull_request",
                 rows,
@@ -352,7 +348,7 @@ class StreamWalker:
                 first_etag = answer.etag
             rows: list[Any] = answer.data
             if stop_before is not None:  # older ones are on the page only because of paging
-                rows = [r for r in rows if not _committed_before(r, stop_before)]
+                rows = [r for r in rows if not _older(r, stop_before, *_COMMITTED)]
             records = self._map(
                 "commit",
                 rows,
@@ -360,7 +356,7 @@ class StreamWalker:
                 lambda r: f"{repo}@{r['sha']}",
             )
             ids.update(r.external_id for r in records if r.kind == "commit")
-            page_newest = self._newest(rows, "commit", "committer", "date")
+            page_newest = self._newest(rows, *_COMMITTED)
             if page_newest is not None and (newest is None or page_newest > newest):
                 newest = page_newest
             reached = len(rows) < len(answer.data)
@@ -372,6 +368,8 @@ class StreamWalker:
             page_no, url, query = page_no + 1, answer.next_url, None
 
 
+_COMMITTED = ("commit", "committer", "date")
+"""Where a listed commit keeps its committer date."""
 _NEWEST_FIRST = "first page"
 """``etag_for`` of a commit listing's first page, requested without ``since``."""
 
