@@ -13,7 +13,6 @@ from pmsync.sandbox.github.payloads import commit_json, repo_json, user_json
 from pmsync.sandbox.github.service import GitHubMachinery, RateBucket
 from pmsync.sandbox.github.world import RepoIndex
 from pmsync.sandbox.scenario import GitHubCommit
-from pmsync.sandbox.server import json_response
 
 _PAGING = ("page", "per_page", "after", "before")
 """Parameters that choose a page, not the listing."""
@@ -342,12 +341,7 @@ class GitHubService(GitHubMachinery):
 
     def empty_repository(self) -> Response:
         """Return GitHub's 409 for the commits of a repository nobody has pushed to yet."""
-        body = {
-            "message": "Git Repository is empty.",
-            "documentation_url": "https://docs.github.com/rest/commits/commits#list-commits",
-            "status": "409",
-        }
-        return json_response(body, 409)
+        return self.error_response(409, "Git Repository is empty.")
 
     def invalid_ref(self, ref: str) -> Response:
         """Return GitHub's 422 for a ref that names no commit."""
