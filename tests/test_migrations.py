@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 
 from pmsync.model import Base
-from pmsync.store import MIGRATIONS, Store
-
-
-def test_migrations_produce_exactly_the_orm_schema(store: Store) -> None:
-    assert _differences(store) == []
+from pmsync.store import Store
 
 
 def _differences(store: Store) -> list[object]:
@@ -21,9 +16,12 @@ def _differences(store: Store) -> list[object]:
         return list(compare_metadata(context, Base.metadata))
 
 
+def test_migrations_produce_exactly_the_orm_schema(store: Store) -> None:
+    assert _differences(store) == []
+
+
 def test_each_revision_steps_down_and_up_again(store: Store) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config = store._alembic_config()  # the one upgrade() uses
     with store.engine.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "0001")
