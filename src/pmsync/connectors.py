@@ -26,7 +26,7 @@ import inspect
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import EntryPoint, entry_points
@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from pmsync.errors import ConnectorLoadError
+from pmsync.errors import ConnectorLoadError, FatalSourceError
 from pmsync.records import RECORD_TYPES, Page
 
 ENTRY_POINT_GROUP = "pmsync.connectors"
@@ -55,6 +55,25 @@ def parse_json(body: bytes | str) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         return json.loads(body)
+
+
+def skip_refused(scope: str, pages: Iterable[Page]) -> Iterator[Page]:
+    """Yield the pages of one scope; if the source refuses the scope, end it with a note.
+
+    A refusal is a ``FatalSourceError``: a repository deleted or no longer
+    visible (GitHub answers 404 for both), a configured branch deleted, a project
+    or a calendar gone. Retrying cannot help and the stream's other scopes are not
+    concerned, so the scope ends with a ``Page(skipped=reason)`` and the connector
+    goes on with the next one; the engine reports the run as ``partial``. Pages
+    the scope yielded before the refusal stand (their cursors were valid), and a
+    skipped scope reports no ``complete_ids``, so a full pull deletes nothing of
+    it. Transient and authentication errors still end the stream: the next pass
+    retries the one, and the other would refuse every scope alike.
+    """
+    try:
+        yield from pages
+    except FatalSourceError as err:
+        yield Page(records=(), scope=scope, skipped=str(err).splitlines()[0])
 
 
 def utc_now() -> datetime:

@@ -282,3 +282,8 @@ class Page:
     complete_after: datetime | None = None
     """For time-windowed sources: ``complete_ids`` covers only records from this time on
     (calendar events starting then or later), so history before a sliding window is kept."""
+    skipped: str | None = None
+    """Set when the source refused ``scope`` this pass (a repository gone, a branch deleted,
+    a calendar no longer shared): why. Such a page has no records and no cursor; the
+    engine reports the scope and the stream goes on with the next one
+    (``pmsync.connectors.skip_refused``)."""

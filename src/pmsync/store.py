@@ -48,7 +48,8 @@ __all__ = ["KindCounts", "PageCounts", "QuarantineEntry", "RunInfo", "RunStatus"
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 ANALYSE_AFTER_ROWS = 1_000
-RunStatus = Literal["running", "ok", "failed"]
+RunStatus = Literal["running", "ok", "partial", "failed"]
+"""``partial``: the stream ran to its end but the source refused some scope (``Page.skipped``)."""
 _WRITE = "pmsync_write"
 _T = TypeVar("_T")
 _PG_MIGRATION_LOCK = 0x706D73796E63  # "pmsync": one upgrade at a time across replicas

@@ -8,7 +8,10 @@ stored page, with nothing lost and nothing doubled (upserts are idempotent).
 One failing source never stops the others: its error is recorded on its sync
 run and reported, and the next source runs. An authentication failure ends the
 source's remaining streams at once (every one of them would fail the same way).
-Failures are logged on transitions only: "failing" once, "recovered" once.
+Within a stream, a scope the source refuses (a repository deleted, a branch
+deleted, a calendar no longer shared: ``Page.skipped``) is skipped and the
+stream goes on; the run ends ``partial`` and its error names each skipped
+scope. Failures are logged on transitions only: "failing" once, "recovered" once.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pmsync.connectors import Clock, Connector, ConnectorContext, RequestStats, utc_now
 from pmsync.errors import AuthenticationError, SourceError, TransientSourceError
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from pmsync.config import Config
     from pmsync.config.sources import Source
     from pmsync.records import Page
-    from pmsync.store import Store
+    from pmsync.store import RunInfo, RunStatus, Store
 
 log = logging.getLogger("pmsync.sync")
 
@@ -41,6 +44,7 @@ class StreamResult:
     source: str
     stream: str
     status: str = "ok"
+    """``ok``, ``partial`` (read to the end, some scope skipped) or ``failed``."""
     full: bool = False
     pages: int = 0
     created: int = 0
@@ -54,6 +58,8 @@ class StreamResult:
     error: str | None = None
     error_class: str | None = None
     """``authentication``, ``transient``, ``fatal`` or ``bug``: what kind of failure."""
+    skipped: list[str] = field(default_factory=list)
+    """``scope: reason`` of each scope the source refused this run."""
     run_id: int | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -92,8 +98,13 @@ class SyncReport:
 
     @property
     def ok(self) -> bool:
-        """Tell whether every stream succeeded."""
+        """Tell whether no stream failed (a ``partial`` stream stored what it could read)."""
         return not self.failed_sources
+
+    @property
+    def skipped(self) -> list[str]:
+        """Return ``source/stream: scope: reason`` of every scope skipped, in order."""
+        return [f"{r.source}/{r.stream}: {s}" for r in self.results for s in r.skipped]
 
 
 PageCallback = Callable[[StreamResult], None]
@@ -171,7 +182,7 @@ def make_connector(source: Source, context: ConnectorContext) -> Connector:
 def _wants_full(store: Store, source: Source, stream: str, now: datetime) -> bool:
     """Tell whether the source's periodic full reconciliation is due for ``stream``."""
     for run in store.list_runs(source=source.name, stream=stream, limit=200):
-        if run.full and run.status == "ok":
+        if run.full and run.status in ("ok", "partial"):
             return now - run.started_at >= source.options.full_every
     return False
 
@@ -198,6 +209,9 @@ def sync_stream(
     pages = _Prefetch(pulled, PREFETCH_PAGES) if PREFETCH_PAGES > 0 else None
     try:
         for page in pages if pages is not None else pulled:
+            if page.skipped is not None:
+                result.skipped.append(f"{page.scope or stream}: {page.skipped}")
+                continue
             result.add(store.write_page(source.name, stream, page, result.run_id))
             if on_page is not None:
                 on_page(result)
@@ -219,9 +233,10 @@ def sync_stream(
         result.not_modified = stats.not_modified - before.not_modified
         result.retries = stats.retries - before.retries
         result.finished_at = connector.context.now()
+        _note_skipped(result)
         store.finish_run(
             result.run_id,
-            status="ok" if result.status == "ok" else "failed",
+            status=cast("RunStatus", result.status),
             error=result.error,
             requests=result.requests,
             not_modified=result.not_modified,
@@ -230,14 +245,40 @@ def sync_stream(
     return result
 
 
-def _log_transition(store: Store, result: StreamResult, previous: str | None) -> None:
-    if result.status == "failed" and previous != "failed":
+def _note_skipped(result: StreamResult) -> None:
+    """Make a run that skipped scopes ``partial``, naming each one in its error."""
+    if not result.skipped:
+        return
+    lines = [f"skipped {s}" for s in result.skipped]
+    if result.status == "failed":  # the failure stays the first line: alerts show that one
+        lines.insert(0, result.error or "failed")
+    else:
+        result.status = "partial"
+        if result.error:  # stopped before the end
+            lines.append(result.error)
+    result.error = "\n".join(lines)
+
+
+def _log_transition(result: StreamResult, previous: RunInfo | None) -> None:
+    was, said = (previous.status, previous.error) if previous is not None else (None, None)
+    if result.status == "failed" and was != "failed":
         log.warning("source %s stream %s failing: %s", result.source, result.stream, result.error)
-    elif result.status == "ok" and previous == "failed":
+    elif result.status == "partial" and (was != "partial" or said != result.error):
+        log.warning(
+            "source %s stream %s %s",
+            result.source,
+            result.stream,
+            "; ".join(f"skipped {s}" for s in result.skipped),
+        )
+    elif result.status == "ok" and was in ("failed", "partial"):
         log.warning("source %s stream %s recovered", result.source, result.stream)
-    elif result.status == "failed":
+    elif result.status != "ok":
         log.debug(
-            "source %s stream %s still failing: %s", result.source, result.stream, result.error
+            "source %s stream %s still %s: %s",
+            result.source,
+            result.stream,
+            result.status,
+            result.error,
         )
 
 
@@ -294,7 +335,7 @@ def run_sync(
                     on_page=on_page,
                 )
                 report.results.append(result)
-                _log_transition(store, result, previous[0].status if previous else None)
+                _log_transition(result, previous[0] if previous else None)
                 if result.error_class == "authentication":
                     break
         finally:

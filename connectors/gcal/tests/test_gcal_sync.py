@@ -298,3 +298,15 @@ def test_the_sandbox_settings_work_as_given(tmp_path, monkeypatch):
         assert "pmsync-sandbox-secret" not in dumped  # only the file: reference is kept
     finally:
         box.stop()
+
+
+def test_a_calendar_no_longer_shared_is_skipped_and_the_others_are_read(world, tmp_path):
+    connector = world.connector(tmp_path, calendars=["nobody@example.com", TEAM, OPS])
+    store = Store()
+    pages = store.apply(connector.pull("events", None, full=True))
+    skipped = [(p.scope, p.skipped) for p in pages if p.skipped]
+    assert len(skipped) == 1 and skipped[0][0] == "nobody@example.com"
+    assert "HTTP 404" in skipped[0][1]
+    assert [p.scope for p in pages if p.complete_ids is not None] == [TEAM, OPS]
+    assert set(store.events) == set(full_sync(world, tmp_path).events)
+    assert set(store.cursor["calendars"]) == {TEAM, OPS}  # the next pass is incremental for both

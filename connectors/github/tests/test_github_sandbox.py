@@ -340,3 +340,41 @@ def test_a_repository_nobody_has_pushed_to_lists_no_commits(
         assert len([k for k in h.of("commit") if k.startswith("acme/web@")]) == len(on_main)
     finally:
         h.running.stop()
+
+
+def test_a_deleted_branch_or_repository_is_skipped_and_the_rest_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token_env(monkeypatch)
+    repos = ["acme/pay", "acme/gone", "acme/web"]
+    h = start(make_scenario(), repositories=repos, branches={"acme/pay": ["main", "release"]})
+    try:
+        h.pull("commits", full=True)
+        before = set(h.of("commit"))
+        # release 1.0 is configured next, but the branch was deleted after the release
+        h.settings = h.settings.model_copy(
+            update={"branches": {"acme/pay": ["main", "release-1.0", "release"]}}
+        )
+        pages = h.pull("commits", full=True)
+        issues = h.pull("issues", full=True)
+    finally:
+        h.running.stop()
+    skipped = [(p.scope, p.skipped) for p in pages if p.skipped is not None]
+    assert skipped == [
+        ("acme/pay branch release-1.0",
+         "GET /repos/acme/pay/commits: HTTP 404 (No commit found for SHA: release-1.0)"),
+        ("acme/gone", "GET /repos/acme/gone/commits: HTTP 404 (Not Found)"),
+    ]  # fmt: skip
+    assert all(not p.records for p in pages if p.skipped is not None)
+    # acme/pay's release commits were read after the deleted branch, and nothing of
+    # acme/pay was reconciled away on a pull that could not read all of it
+    assert {p.scope for p in pages if p.complete_ids} == {"acme/web"}
+    assert set(h.of("commit")) == before
+    assert {c.branch for k, c in h.of("commit").items() if k.startswith("acme/pay@")} == {  # type: ignore[attr-defined]
+        "main",
+        "release",
+    }
+    assert [(p.scope, p.skipped) for p in issues if p.skipped] == [
+        ("acme/gone", "GET /repos/acme/gone/issues: HTTP 404 (Not Found)")
+    ]
+    assert {k.split("#")[0] for k in h.of("work_item")} == {"acme/pay", "acme/web"}

@@ -23,7 +23,7 @@ NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
 
 
 class Feed:
-    """An .ics feed on 127.0.0.1 with ETag support; the body can be changed."""
+    """An .ics feed on 127.0.0.1 with ETag support; the body can be changed; other paths 404."""
 
     def __init__(self) -> None:
         self.body = b""
@@ -37,6 +37,9 @@ class Feed:
 
     @Request.application  # type: ignore[arg-type]
     def app(self, request: Request) -> Response:
+        if request.path != "/calendar.ics":
+            self.requests.append((None, 404))
+            return Response("Not Found", status=404)
         etag = '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
         if request.headers.get("If-None-Match") == etag:
             self.requests.append((request.headers.get("If-None-Match"), 304))
@@ -216,3 +219,31 @@ def test_a_file_feed_is_read_and_unchanged_files_are_skipped(tmp_path: Path) -> 
     first = list(conn.pull("events", None))
     assert [r.title for r in records(first)] == ["Karfreitag"]  # type: ignore[attr-defined]
     assert records(list(conn.pull("events", first[-1].cursor))) == []
+
+
+def test_a_feed_that_is_gone_is_skipped_and_the_next_feed_is_read(
+    feed: Feed, tmp_path: Path
+) -> None:
+    feed.body = calendar(*weekly_status_meeting())
+    holidays = tmp_path / "holidays.ics"
+    holidays.write_bytes(calendar(event("h1", "Karfreitag", date(2026, 4, 3), date(2026, 4, 4))))
+    gone = feed.url.replace("calendar.ics", "unpublished.ics")  # the server answers 404
+    settings = IcsSettings.model_validate(
+        {
+            "feeds": [
+                {"name": "old-team", "url": gone},
+                {"name": "missing-file", "url": str(tmp_path / "deleted.ics")},
+                {"name": "team", "url": feed.url, "time_zone": "Europe/Berlin"},
+                {"name": "holidays", "url": str(holidays)},
+            ]
+        }
+    )
+    context = ConnectorContext(source_name="ics", now=lambda: NOW, sleep=lambda s: None)
+    pages = list(IcsConnector(settings, context).pull("events", None))
+    skipped = [(p.scope, p.skipped) for p in pages if p.skipped]
+    assert [scope for scope, _ in skipped] == ["old-team", "missing-file"]
+    assert "HTTP 404" in skipped[0][1] and "/unpublished.ics" in skipped[0][1]  # type: ignore[operator]
+    assert "cannot read calendar file" in skipped[1][1]  # type: ignore[operator]
+    titles = {r.title for r in records(pages)}  # type: ignore[attr-defined]
+    assert {"Weekly status", "Karfreitag"} <= titles
+    assert set(pages[-1].cursor["feeds"]) == {"team", "holidays"}  # type: ignore[index]

@@ -279,3 +279,15 @@ def test_check_reports_each_missing_project_and_field(site: Site) -> None:
     assert len(problems) == 2
     assert "project NOPE" in problems[0]
     assert "team ('Team')" in problems[1]
+
+
+def test_a_project_that_is_gone_is_skipped_and_the_other_versions_are_read(site: Site) -> None:
+    connector = site.connector(projects=["GONE", "ALPHA"])
+    pages = list(connector.pull("versions", None))
+    (skipped,) = [p for p in pages if p.skipped]
+    assert skipped.scope == "GONE" and not skipped.records
+    assert "HTTP 404" in (skipped.skipped or "")
+    assert "No project could be found with key 'GONE'" in (skipped.skipped or "")
+    (alpha,) = [p for p in pages if p.scope == "ALPHA"]
+    expected = {v.id for v in site.service.scenario.jira.projects[0].versions}
+    assert {r.external_id for r in alpha.records} == expected

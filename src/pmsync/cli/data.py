@@ -58,9 +58,15 @@ def sync(
         print_json({"ok": report.ok, "runs": [r.as_dict() for r in report.results]})
     else:
         print_sync_report(report)
+    for line in report.skipped:  # read as far as the source let us: exit 0, but say what not
+        err_console.print(f"skipped {line}", markup=False)
     if not report.ok:
         err_console.print(f"failed: {', '.join(report.failed_sources)}", markup=False)
         raise typer.Exit(EXIT_FAILED)
+
+
+_STATUS_STYLE = {"ok": "{}", "partial": "[yellow]{}[/yellow]"}
+"""How each run status is shown; anything else (``failed``) is red."""
 
 
 def print_sync_report(report: SyncReport, title: str = "sync") -> None:
@@ -85,7 +91,7 @@ def print_sync_report(report: SyncReport, title: str = "sync") -> None:
         table.add_row(
             r.source,
             r.stream,
-            r.status if r.status == "ok" else f"[red]{r.status}[/red]",
+            _STATUS_STYLE.get(r.status, "[red]{}[/red]").format(r.status),
             *(
                 str(v)
                 for v in (

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from pmsync import __version__, model
 from pmsync.connectors import utc_now
@@ -90,7 +90,7 @@ class DaemonMetrics:
         """Create the series of every configured source and stream at 0."""
         for source, names in streams.items():
             for stream in names:
-                for status in ("ok", "failed"):
+                for status in ("ok", "partial", "failed"):
                     self.sync_runs.labels(source, stream, status)
                 for change in RECORD_CHANGES:
                     self.sync_records.labels(source, stream, change)
@@ -146,12 +146,13 @@ class _StoreCollector(Collector):
         run, source = model.SyncRun, model.Source
         last_ok = GaugeMetricFamily(
             "pmsync_source_last_success_timestamp_seconds",
-            "End of the last complete successful sync run of any stream of the source.",
+            "End of the last successful sync run of any stream of the source "
+            "(read to its end; partial runs count: the data that could be read flowed).",
             labels=["source"],
         )
         failing = GaugeMetricFamily(
             "pmsync_source_failing",
-            "1 when the latest run of some stream of the source failed.",
+            "1 when the latest run of some stream of the source failed or skipped a scope.",
             labels=["source"],
         )
         alerts = GaugeMetricFamily(
@@ -174,7 +175,7 @@ class _StoreCollector(Collector):
             for name, finished in s.execute(
                 select(source.name, func.max(run.finished_at))
                 .join(run, run.source_id == source.id)
-                .where(run.status == "ok", run.error.is_(None))
+                .where(or_(and_(run.status == "ok", run.error.is_(None)), run.status == "partial"))
                 .group_by(source.name)
             ):
                 last_ok.add_metric([name], _epoch(finished))
@@ -185,7 +186,7 @@ class _StoreCollector(Collector):
                 .join(latest, latest.c.id == run.id)
                 .join(source, source.id == run.source_id)
             ):
-                states[name] = states.get(name, False) or status == "failed"
+                states[name] = states.get(name, False) or status in ("failed", "partial")
             for name, is_failing in sorted(states.items()):
                 failing.add_metric([name], 1.0 if is_failing else 0.0)
             for state, severity, count in s.execute(

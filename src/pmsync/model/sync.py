@@ -46,7 +46,7 @@ class SyncRun(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16))
-    """``running``, ``ok`` or ``failed``."""
+    """``running``, ``ok``, ``partial`` (some scope skipped: see ``error``) or ``failed``."""
     pages: Mapped[int] = mapped_column(default=0)
     created: Mapped[int] = mapped_column(default=0)
     updated: Mapped[int] = mapped_column(default=0)

@@ -55,7 +55,8 @@ class SourceFreshness:
     last_success: datetime | None
     age_hours: float | None
     stale: bool
-    status: Literal["ok", "failing", "never"]
+    status: Literal["ok", "partial", "failing", "never"]
+    """``partial``: the latest run skipped a scope the source refused (``error`` names it)."""
     error: str | None = None
 
 

@@ -39,6 +39,15 @@ def sync_interval(config: Config, name: str) -> timedelta:
     return options.interval or config.settings.daemon.sync_interval
 
 
+_STATES = {"failed": "failing", "partial": "partial"}
+"""A source's state by its latest run's status; ``partial``: some scope was skipped."""
+
+
+def _first_line(error: str | None) -> str | None:
+    lines = (error or "").splitlines()
+    return lines[0][:200] or None if lines else None
+
+
 def freshness(config: Config, store: Store, now: datetime) -> tuple[SourceFreshness, ...]:
     """Return the freshness of every enabled source at ``now``."""
     names = sorted(n for n, s in config.sources.items() if s.enabled)
@@ -49,7 +58,9 @@ def freshness(config: Config, store: Store, now: datetime) -> tuple[SourceFreshn
             s.execute(
                 select(model.Source.name, func.max(model.SyncRun.finished_at))
                 .join(model.SyncRun, model.SyncRun.source_id == model.Source.id)
-                .where(model.SyncRun.status == "ok", model.SyncRun.finished_at <= now)
+                .where(
+                    model.SyncRun.status.in_(("ok", "partial")), model.SyncRun.finished_at <= now
+                )
                 .group_by(model.Source.name)
             ).all()
         )
@@ -68,7 +79,7 @@ def freshness(config: Config, store: Store, now: datetime) -> tuple[SourceFreshn
         status, error = last.get(name, (None, None))
         limit = sync_interval(config, name) * STALE_AFTER_INTERVALS
         age = (now - success).total_seconds() / 3600 if success else None
-        state = "never" if success is None else ("failing" if status == "failed" else "ok")
+        state = "never" if success is None else _STATES.get(status or "ok", "ok")
         rows.append(
             SourceFreshness(
                 source=name,
@@ -77,7 +88,7 @@ def freshness(config: Config, store: Store, now: datetime) -> tuple[SourceFreshn
                 age_hours=round(age, 2) if age is not None else None,
                 stale=success is None or now - success > limit,
                 status=state,  # type: ignore[arg-type]
-                error=(error or "").splitlines()[0][:200] or None if state == "failing" else None,
+                error=_first_line(error) if state in ("failing", "partial") else None,
             )
         )
     return tuple(rows)
@@ -242,7 +253,7 @@ def calendar_synced(store: Store, until: datetime) -> bool:
             select(model.SyncRun.id)
             .where(
                 model.SyncRun.stream == "events",
-                model.SyncRun.status == "ok",
+                model.SyncRun.status.in_(("ok", "partial")),
                 model.SyncRun.finished_at <= until,
             )
             .limit(1)

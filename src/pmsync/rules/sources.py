@@ -3,11 +3,14 @@
 A project is never shown healthy on stale data: when a source has had no
 successful sync for too long, every project that reads from it gets an alert
 of its own (``source_stale``), and a source whose latest runs fail gets
-``sync_failing``. Three aggregate queries over ``sync_run`` answer it for every
-source at once (the daemon writes a run per stream every few minutes, so the
-table is read grouped, never row by row). The sync interval of a source is the
-one the reports use (``pmsync.reports.reads.sync_interval``), so a report and
-an alert never disagree about what is stale.
+``sync_failing``. A ``partial`` run (a repository, branch, project or calendar
+the source refused was skipped) keeps the source fresh, since the rest of its
+data flowed, and counts as failing, with the skipped scope as the error.
+Three aggregate queries over ``sync_run`` answer it for every source at once
+(the daemon writes a run per stream every few minutes, so the table is read
+grouped, never row by row). The sync interval of a source is the one the
+reports use (``pmsync.reports.reads.sync_interval``), so a report and an alert
+never disagree about what is stale.
 
 A source feeds a project when the project has work items or meetings from it,
 or names it in a selector; a source that feeds no project in particular (a
@@ -35,15 +38,11 @@ def source_facts(conn: Connection, config: Config, now: datetime) -> dict[str, S
     run, src = model.table_of(model.SyncRun), model.table_of(model.Source)
     names: dict[int, str] = dict(conn.execute(select(src.c.id, src.c.name)).all())
     last_ok: dict[str, datetime] = {}
-    ok_by_stream = (
-        select(run.c.source_id, run.c.stream, func.max(run.c.finished_at).label("at"))
-        .where(run.c.status == "ok", run.c.finished_at <= now)
-        .group_by(run.c.source_id, run.c.stream)
-        .subquery()
-    )
+    good_by_stream = _last_run(run, now, "ok", "partial")  # data flowed: fresh
+    ok_by_stream = _last_run(run, now, "ok")  # every scope read: not failing
     grouped: Any = conn.execute(
-        select(ok_by_stream.c.source_id, func.max(ok_by_stream.c.at)).group_by(
-            ok_by_stream.c.source_id
+        select(good_by_stream.c.source_id, func.max(good_by_stream.c.at)).group_by(
+            good_by_stream.c.source_id
         )
     ).all()
     for source_id, at in grouped:
@@ -62,7 +61,7 @@ def source_facts(conn: Connection, config: Config, now: datetime) -> dict[str, S
             ),
         )
         .where(
-            run.c.status == "failed",
+            run.c.status.in_(_FAILING),
             run.c.started_at <= now,
             or_(ok_by_stream.c.at.is_(None), run.c.started_at > ok_by_stream.c.at),
         )
@@ -92,6 +91,20 @@ def source_facts(conn: Connection, config: Config, now: datetime) -> dict[str, S
     }
 
 
+_FAILING = ("failed", "partial")
+"""Run statuses that make a stream failing: ``partial`` skipped a scope (its error says which)."""
+
+
+def _last_run(run: Any, now: datetime, *statuses: str) -> Any:
+    """Return a subquery: per source and stream, when its last run of ``statuses`` finished."""
+    return (
+        select(run.c.source_id, run.c.stream, func.max(run.c.finished_at).label("at"))
+        .where(run.c.status.in_(statuses), run.c.finished_at <= now)
+        .group_by(run.c.source_id, run.c.stream)
+        .subquery()
+    )
+
+
 def _errors(conn: Connection, latest: Mapping[int, tuple[datetime, str]]) -> dict[int, str]:
     run = model.table_of(model.SyncRun)
     wanted = [
@@ -102,7 +115,7 @@ def _errors(conn: Connection, latest: Mapping[int, tuple[datetime, str]]) -> dic
         return {}
     found: dict[int, str] = {}
     rows: Any = conn.execute(
-        select(run.c.source_id, run.c.error).where(run.c.status == "failed", or_(*wanted))
+        select(run.c.source_id, run.c.error).where(run.c.status.in_(_FAILING), or_(*wanted))
     ).all()
     for source_id, error in rows:
         lines = [line.strip() for line in (error or "").splitlines() if line.strip()]

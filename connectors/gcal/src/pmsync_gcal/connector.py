@@ -18,6 +18,8 @@ Why it is shaped this way (see docs/connectors/google-calendar.md):
 * A full listing's last page carries ``complete_ids`` scoped to that calendar,
   so events gone from it are marked deleted. ``410 fullSyncRequired`` drops one
   calendar's token and lists that calendar in full; the others are untouched.
+  A calendar deleted or no longer shared (404) is skipped with its reason, and
+  the others are read (``pmsync.connectors.skip_refused``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,13 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from pmsync.connectors import Connector, ConnectorContext, ConnectorSettings, StreamSpec
+from pmsync.connectors import (
+    Connector,
+    ConnectorContext,
+    ConnectorSettings,
+    StreamSpec,
+    skip_refused,
+)
 from pmsync.errors import SourceError
 from pmsync.records import CalendarEvent, Page, Quarantined, Record
 from pmsync_gcal.client import CalendarClient, EventNotFound, SyncTokenExpired
@@ -173,20 +181,24 @@ class GoogleCalendarConnector(Connector):
             known = cursor.get("calendars") or {}
         # Calendars no longer configured (or no longer shared) leave the cursor.
         state: State = {c: dict(known[c]) for c in calendars if isinstance(known.get(c), dict)}
-        for calendar_id in calendars:
-            entry = state.get(calendar_id)
-            if entry and entry.get("sync_token"):
-                try:
-                    yield from self._incremental(calendar_id, entry, state)
-                    continue
-                except SyncTokenExpired:
-                    self.context.logger.info(
-                        "%s: calendar %s needs a full sync (410 fullSyncRequired)",
-                        self.context.source_name,
-                        calendar_id,
-                    )
-                    state.pop(calendar_id, None)
-            yield from self._full(calendar_id, state)
+        for calendar_id in calendars:  # one deleted or unshared (404): skip it, go on
+            yield from skip_refused(calendar_id, self._calendar(calendar_id, state))
+
+    def _calendar(self, calendar_id: str, state: State) -> Iterator[Page]:
+        """Yield one calendar's pages: incremental where a token is kept, else full."""
+        entry = state.get(calendar_id)
+        if entry and entry.get("sync_token"):
+            try:
+                yield from self._incremental(calendar_id, entry, state)
+                return
+            except SyncTokenExpired:
+                self.context.logger.info(
+                    "%s: calendar %s needs a full sync (410 fullSyncRequired)",
+                    self.context.source_name,
+                    calendar_id,
+                )
+                state.pop(calendar_id, None)
+        yield from self._full(calendar_id, state)
 
     def _cursor(self, state: State) -> dict[str, Any]:
         return {"version": CURSOR_VERSION, "calendars": copy.deepcopy(state)}

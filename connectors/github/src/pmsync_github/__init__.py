@@ -11,7 +11,10 @@ configurable base URL. Why it is built the way it is:
   conditional (``If-None-Match``): an unchanged repository costs one 304 per
   stream, which GitHub does not count against the rate limit;
 * a ``full`` pull reads everything and reports the complete ids per repository,
-  so issues deleted or transferred away disappear from pmsync too.
+  so issues deleted or transferred away disappear from pmsync too;
+* a repository or a configured branch GitHub refuses (deleted, renamed without a
+  redirect, no longer visible to the credentials) is skipped with its reason and
+  the other repositories go on (``pmsync.connectors.skip_refused``).
 
 See ``streams`` for the walk of each listing and docs/connectors/github.md.
 """
@@ -21,7 +24,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from pmsync.connectors import Connector, ConnectorContext, ConnectorSettings, StreamSpec
+from pmsync.connectors import (
+    Connector,
+    ConnectorContext,
+    ConnectorSettings,
+    StreamSpec,
+    skip_refused,
+)
 from pmsync.errors import SourceError
 from pmsync.records import Page
 from pmsync_github.client import GitHubClient, safe
@@ -108,8 +117,8 @@ class GitHubConnector(Connector):
         walker = StreamWalker(self.client, self.settings)
         walk: Callable[[str, CursorBook, bool], Iterator[Page]] = getattr(walker, stream)
         book = CursorBook(cursor)
-        for repo in self.settings.repositories:
-            yield from walk(repo, book, full)
+        for repo in self.settings.repositories:  # one repository refused: skip it, go on
+            yield from skip_refused(repo, walk(repo, book, full))
 
     def check(self) -> list[str]:
         """Probe the token (``/user`` and its scopes) and each repository; one line per problem."""

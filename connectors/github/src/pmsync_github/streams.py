@@ -12,7 +12,10 @@ Why each listing is walked the way it is (details in docs/connectors/github.md):
 * ``commits``: per branch, newest first, stopping at the first page that reaches
   the cursor; the cursor moves on the last page. Without configured branches the
   listing names no ``sha``: GitHub lists the default branch, whatever it is
-  called today, and no ``GET /repos/{o}/{r}`` is needed to learn its name.
+  called today, and no ``GET /repos/{o}/{r}`` is needed to learn its name. A
+  configured branch that is gone (deleted after its release) is skipped with
+  GitHub's reason; a full pull then reports no complete ids for the repository,
+  so nothing of it is deleted.
 * ``milestones``: all states, every pass; they are few.
 
 Conditional requests: a 304 proves nothing changed only if the ETag covers
@@ -35,6 +38,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from pmsync.connectors import skip_refused
 from pmsync.ids import ExternalIds
 from pmsync.records import Page, Record
 from pmsync_github import mapping
@@ -306,11 +310,16 @@ class StreamWalker:
         else:  # the default branch, listed without ``sha``; commits carry no branch name
             walks = [(None, state.setdefault("default", {}))]
         ids = ExternalIds()
-        completed = False
+        completed = refused = False
         for position, (branch, branch_state) in enumerate(walks):
             last = position == len(walks) - 1
-            for page, is_last in self._branch(repo, branch, branch_state, book, full, ids):
-                if last and is_last and full:
+            pages = self._branch(repo, branch, branch_state, book, full, ids)
+            if branch is not None:  # a deleted branch: GitHub answers 404 "No commit found"
+                pages = skip_refused(f"{repo} branch {branch}", pages)
+            for page in pages:
+                refused = refused or page.skipped is not None
+                # a branch's last page carries its cursor; with every branch read, the ids
+                if last and full and page.cursor is not None and not refused:
                     completed = True
                     page = Page(
                         records=page.records,
@@ -319,7 +328,7 @@ class StreamWalker:
                         scope=repo,
                     )
                 yield page
-        if full and not completed:  # the last branch answered nothing to attach them to
+        if full and not completed and not refused:  # the last branch had nothing to attach them to
             yield _final([], book, "commit", ids, repo)
 
     def _branch(
@@ -330,7 +339,7 @@ class StreamWalker:
         book: CursorBook,
         full: bool,
         ids: ExternalIds,
-    ) -> Iterator[tuple[Page, bool]]:
+    ) -> Iterator[Page]:
         since = None if full else _since(state)
         stop_before = None if since is None else since - self.overlap
         etag = None if full or state.get("etag_for") != _NEWEST_FIRST else state.get("etag")
@@ -362,9 +371,9 @@ class StreamWalker:
             reached = len(rows) < len(answer.data)
             if answer.next_url is None or reached:
                 state.update(since=_fmt(newest), etag=first_etag, etag_for=_NEWEST_FIRST)
-                yield Page(records=records, cursor=book.snapshot(), scope=repo), True
+                yield Page(records=records, cursor=book.snapshot(), scope=repo)
                 return
-            yield Page(records=records, cursor=None, scope=repo), False
+            yield Page(records=records, cursor=None, scope=repo)
             page_no, url, query = page_no + 1, answer.next_url, None
 
 

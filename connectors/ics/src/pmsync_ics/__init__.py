@@ -32,7 +32,7 @@ import recurring_ical_events
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pmsync.connectors import Connector, ConnectorSettings, StreamSpec
+from pmsync.connectors import Connector, ConnectorSettings, StreamSpec, skip_refused
 from pmsync.errors import FatalSourceError, SourceError, TransientSourceError
 from pmsync.records import CalendarEvent, Deletion, Page, PersonRef, Quarantined, Record
 from pmsync.retry import classify_http, configure_requests_session, retrying
@@ -168,32 +168,43 @@ class IcsConnector(Connector):
             now - timedelta(days=self.settings.past_days),
             now + timedelta(days=self.settings.future_days),
         )
-        for feed in self.settings.feeds:
-            previous: dict[str, Any] = dict(state.get(feed.name, {}))
-            expanded_at = previous.get("expanded_at")
-            stale = expanded_at is None or now - datetime.fromisoformat(expanded_at) >= timedelta(
-                hours=self.settings.reexpand_hours
-            )
-            fetched = self._fetch(feed, {} if (full or stale) else previous)
-            if fetched is None:
-                yield Page(records=[], cursor={"feeds": state}, scope=feed.name)
-                continue
-            records, seen = self._occurrences(feed, fetched.body, window)
-            if records and isinstance(records[0], Quarantined) and not seen:
-                # the whole feed is unreadable: keep the old state, try again next time
-                yield Page(records=records, cursor=None, scope=feed.name)
-                continue
-            window_start = window[0].isoformat()
-            for external_id, start in previous.get("ids", {}).items():
-                if external_id not in seen and start >= window_start:
-                    records.append(Deletion(external_id=external_id, record_kind="calendar_event"))
-            state[feed.name] = {
-                "etag": fetched.etag,
-                "last_modified": fetched.last_modified,
-                "expanded_at": now.isoformat(),
-                "ids": {k: v for k, v in seen.items() if v >= window_start},
-            }
-            yield Page(records=records, cursor={"feeds": dict(state)}, scope=feed.name)
+        for feed in self.settings.feeds:  # a feed gone (404, 410) is skipped; the others go on
+            yield from skip_refused(feed.name, self._feed(feed, state, full, now, window))
+
+    def _feed(
+        self,
+        feed: Feed,
+        state: dict[str, Any],
+        full: bool,
+        now: datetime,
+        window: tuple[datetime, datetime],
+    ) -> Iterator[Page]:
+        """Yield one feed's page, updating ``state`` (the cursor of every feed)."""
+        previous: dict[str, Any] = dict(state.get(feed.name, {}))
+        expanded_at = previous.get("expanded_at")
+        stale = expanded_at is None or now - datetime.fromisoformat(expanded_at) >= timedelta(
+            hours=self.settings.reexpand_hours
+        )
+        fetched = self._fetch(feed, {} if (full or stale) else previous)
+        if fetched is None:
+            yield Page(records=[], cursor={"feeds": state}, scope=feed.name)
+            return
+        records, seen = self._occurrences(feed, fetched.body, window)
+        if records and isinstance(records[0], Quarantined) and not seen:
+            # the whole feed is unreadable: keep the old state, try again next time
+            yield Page(records=records, cursor=None, scope=feed.name)
+            return
+        window_start = window[0].isoformat()
+        for external_id, start in previous.get("ids", {}).items():
+            if external_id not in seen and start >= window_start:
+                records.append(Deletion(external_id=external_id, record_kind="calendar_event"))
+        state[feed.name] = {
+            "etag": fetched.etag,
+            "last_modified": fetched.last_modified,
+            "expanded_at": now.isoformat(),
+            "ids": {k: v for k, v in seen.items() if v >= window_start},
+        }
+        yield Page(records=records, cursor={"feeds": dict(state)}, scope=feed.name)
 
     def _fetch(self, feed: Feed, previous: Mapping[str, Any]) -> _Fetched | None:
         """Return the feed's body, or None when it has not changed since ``previous``."""

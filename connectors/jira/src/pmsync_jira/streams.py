@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pmsync.connectors import ConnectorContext
+from pmsync.connectors import ConnectorContext, skip_refused
 from pmsync.errors import FatalSourceError
 from pmsync.ids import ExternalIds
 from pmsync.records import Deletion, Page, Quarantined, Record
@@ -390,17 +390,26 @@ def pull_worklog_deletions(
 
 
 def pull_versions(client: JiraClient, settings: JiraSettings) -> Iterator[Page]:
-    """Yield every configured project's fix versions, each project a complete scope."""
+    """Yield every configured project's fix versions, each project a complete scope.
+
+    A project Jira refuses (deleted, renamed, or no longer visible: 404) is skipped
+    with its reason, and the other projects' versions are still read.
+    """
     for key in settings.projects:
-        answer = client.get(f"project/{key}/versions")
-        if not isinstance(answer, list):
-            raise FatalSourceError(f"GET /project/{key}/versions: the answer is not a list")
-        records: list[Record] = []
-        for data in answer:
-            try:
-                records.append(mapping.milestone(data, key, settings.url))
-            except (KeyError, TypeError, ValueError, AttributeError) as err:
-                vid = str(data.get("id", "?")) if isinstance(data, dict) else "?"
-                records.append(_quarantine(vid, "source_milestone", f"version: {err}", data))
-        ids = frozenset(r.external_id for r in records)
-        yield Page(records, cursor={}, complete_ids={"source_milestone": ids}, scope=key)
+        yield from skip_refused(key, _project_versions(client, settings, key))
+
+
+def _project_versions(client: JiraClient, settings: JiraSettings, key: str) -> Iterator[Page]:
+    """Yield one project's fix versions as one complete page."""
+    answer = client.get(f"project/{key}/versions")
+    if not isinstance(answer, list):
+        raise FatalSourceError(f"GET /project/{key}/versions: the answer is not a list")
+    records: list[Record] = []
+    for data in answer:
+        try:
+            records.append(mapping.milestone(data, key, settings.url))
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            vid = str(data.get("id", "?")) if isinstance(data, dict) else "?"
+            records.append(_quarantine(vid, "source_milestone", f"version: {err}", data))
+    ids = frozenset(r.external_id for r in records)
+    yield Page(records, cursor={}, complete_ids={"source_milestone": ids}, scope=key)
