@@ -310,3 +310,21 @@ def test_a_calendar_no_longer_shared_is_skipped_and_the_others_are_read(world, t
     assert [p.scope for p in pages if p.complete_ids is not None] == [TEAM, OPS]
     assert set(store.events) == set(full_sync(world, tmp_path).events)
     assert set(store.cursor["calendars"]) == {TEAM, OPS}  # the next pass is incremental for both
+
+
+def test_an_answer_that_is_not_json_is_retried_not_taken_for_a_page(world, tmp_path):
+    expected = full_sync(world, tmp_path)
+    # a proxy's error page, or a body cut short, with status 200: googleapiclient returns
+    # such a body as text instead of raising
+    plan = FaultPlan.parse("rate=0.3,kinds=malformed+truncated,seed=5,paths=/calendar/v3/calendars")
+    faulty = start_world(plan)
+    try:
+        connector = faulty.connector(tmp_path, page_size=2)
+        store = Store()
+        store.apply(connector.pull("events", None, full=True))
+        injected = faulty.service.faults.injected
+    finally:
+        faulty.running.stop()
+    assert injected["malformed"] >= 1 and injected["truncated"] >= 1
+    assert connector.context.stats.retries >= sum(injected.values())
+    assert store.events == expected.events and store.quarantined == []

@@ -154,7 +154,7 @@ def classify(err: BaseException, *, now: Clock, what: str) -> SourceError | None
         return FatalSourceError(f"{what}: TLS certificate not accepted ({err.verify_message})")
     if isinstance(err, httplib2.HttpLib2Error | http.client.HTTPException | OSError):
         return TransientSourceError(f"{what}: connection failed ({type(err).__name__}: {err})")
-    if isinstance(err, ValueError):  # googleapiclient could not parse the 200 body as JSON
+    if isinstance(err, ValueError):  # a body googleapiclient could not decode at all
         return TransientSourceError(f"{what}: unusable answer ({type(err).__name__})")
     return None
 
@@ -198,7 +198,12 @@ class CalendarClient:
         """Execute ``make(service)`` (an ``HttpRequest``) once per attempt, within the budget."""
 
         def attempt() -> Any:
-            return make(self._build()).execute(num_retries=0)
+            answer = make(self._build()).execute(num_retries=0)
+            if isinstance(answer, str | bytes):
+                # googleapiclient hands a 2xx body that is not JSON back as its text
+                # (JsonModel.deserialize): a proxy's error page, a cut body. Try again.
+                raise TransientSourceError(f"{what}: an answer that is not JSON")
+            return answer
 
         return retrying(
             attempt,
