@@ -7,6 +7,10 @@
    into SQLite and into PostgreSQL is timed against it. The sandbox keeps caches
    (rendered issues, query results), so the recording sync is a warm-up and every
    timed run, the floor included, meets a warm sandbox.
+1c. **Latency**: the same full sync against a sandbox that answers every
+   request 100 ms late (a server across the internet), with the sources synced
+   one after the other and at once (the default): what the floor cannot show,
+   since on a local sandbox the sync is CPU-bound.
 3. **Incremental**: on the database of that first sync, the scenario advances a
    day, then an incremental sync runs, then one more with nothing changed.
 4. **Memory**: peak RSS of full syncs of growing sizes, each in its own child
@@ -190,6 +194,46 @@ def full_vs_floor(box: SandboxProcess, root: Path, size: Size) -> tuple[str, Syn
     return warm_url, warm
 
 
+LATENCY = 0.1
+"""Seconds the sandbox delays every answer in part 1c."""
+
+
+def latency(root: Path, size: Size) -> None:
+    """Part 1c: a full sync into SQLite against a distant server, sources in turn and at once."""
+    rows = []
+    with SandboxProcess(size, root / "latency", faults=f"rate=1,kinds=slow,slow={LATENCY}") as box:
+        now = box.clock()
+        measured = {}
+        for label, concurrent in (("one after the other", False), ("all at once (default)", True)):
+            with database("sqlite", root / "latency-db") as url:
+                box.reset()
+                outcome = run_sync(box.config_dir, url, now=now, full=True, concurrent=concurrent)
+                served = sum(box.requests().values())
+            measured[concurrent] = outcome
+            waited = served * LATENCY
+            rows.append(
+                [
+                    f"sources {label}",
+                    fmt(outcome.seconds, 1),
+                    fmt(served),
+                    fmt(waited, 1),
+                    fmt(outcome.cpu_seconds, 1),
+                    fmt(outcome.stored / outcome.seconds, 0),
+                ]
+            )
+            if not outcome.ok:
+                console.print(f"[red]{label}: {outcome.errors()}[/]")
+    show(
+        f"1c. Full sync with every answer {LATENCY * 1000:.0f} ms late: "
+        f"{size.label} ({human(size.items)} items, SQLite)",
+        ["run", "seconds", "requests", "s of waiting, in sum", "CPU s", "records/s"],
+        rows,
+        f"at once: {ratio(measured[True].seconds, measured[False].seconds)} the time of one "
+        "after the other. Streams within a source stay in turn; pages are fetched one "
+        "ahead of the store (prefetch).",
+    )
+
+
 def per_stream(outcome: SyncOutcome) -> dict[str, tuple[int, int, float]]:
     """Return ``source/stream`` → (requests, 304s, seconds)."""
     from datetime import datetime
@@ -291,7 +335,7 @@ of 5-7 minutes each on 2 cores, beyond the 15 minutes of the whole run (``--scal
 
 
 def main(argv: Sequence[str]) -> None:
-    """Run parts 1, 3 and 4 and print their tables (``--memory-only``: part 4 at this size)."""
+    """Run parts 1, 1c, 3 and 4 and print their tables (``--memory-only``: part 4 at this size)."""
     fast = quick(argv)
     size = FULL.scaled(scale(argv, 0.01 if fast else DEFAULT_ITEMS / FULL.items))
     root = VAR / "sync"
@@ -314,6 +358,7 @@ def main(argv: Sequence[str]) -> None:
         )
         warm_url, warm = full_vs_floor(box, root, size)
         incremental(box, warm_url, warm)
+    latency(root, FULL.scaled(0.01 if fast else 10_000 / FULL.items))
     sizes = [] if fast else [FULL.scaled(10_000 / FULL.items)]
     if size.items > 200_000:
         sizes.append(FULL.scaled(100_000 / FULL.items))

@@ -420,8 +420,12 @@ def run_sync(
     full: bool,
     only: Sequence[str] | None = None,
     profile: Path | None = None,
+    concurrent: bool = True,
 ) -> SyncOutcome:
-    """Run one ``sync_configured`` in a child process and return what it did."""
+    """Run one ``sync_configured`` in a child process and return what it did.
+
+    ``concurrent=False`` syncs the sources one after the other instead of at once.
+    """
     args = {
         "config": str(config_dir),
         "db": db_url,
@@ -429,6 +433,7 @@ def run_sync(
         "full": full,
         "only": list(only) if only else None,
         "profile": str(profile) if profile else None,
+        "concurrent": concurrent,
     }
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -495,6 +500,7 @@ def _sync_main(args: dict[str, Any]) -> None:
         only=args["only"],
         now=now,
         sleep=lambda seconds: None,
+        concurrent=args.get("concurrent", True),
     )
     seconds = time.perf_counter() - started
     if profiler is not None:

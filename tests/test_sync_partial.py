@@ -10,6 +10,7 @@ alert naming it, the source not shown stale, and one log line, not one per pass.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -217,3 +218,26 @@ def test_the_metrics_show_a_partial_source_as_failing_and_its_last_success(store
     assert served["pmsync_source_last_success_timestamp_seconds"] == pytest.approx(
         run.finished_at.timestamp(), abs=0.01
     )
+
+
+class MeetingConnector(ScopedConnector):
+    """Its first page waits until the other source's first page is being fetched too."""
+
+    meet: ClassVar[threading.Barrier]
+
+    def _scope(self, scope: str, full: bool) -> Iterator[Page]:
+        self.meet.wait()  # one at a time, this raises BrokenBarrierError after its timeout
+        yield from super()._scope(scope, full)
+
+
+def test_sources_sync_at_the_same_time_and_report_in_configured_order(store: Store) -> None:
+    MeetingConnector.meet = threading.Barrier(2, timeout=10)
+    sources = {
+        name: Source(
+            name, SourceOptions(type="scoped"), ScopedSettings(scopes=(scope,)), MeetingConnector
+        )
+        for name, scope in (("jira", "j/a"), ("github", "g/b"))
+    }
+    report = run_sync(store, sources)
+    assert [(r.source, r.status) for r in report.results] == [("jira", "ok"), ("github", "ok")]
+    assert stored(store) == {"j/a#1", "j/a#2", "g/b#1", "g/b#2"}

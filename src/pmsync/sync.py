@@ -5,8 +5,10 @@ and hands each page to the store, which writes the records and the new cursor
 in one transaction. A crash at any point therefore resumes from the last
 stored page, with nothing lost and nothing doubled (upserts are idempotent).
 
-One failing source never stops the others: its error is recorded on its sync
-run and reported, and the next source runs. An authentication failure ends the
+Sources run at the same time, one thread each (as the daemon's per-source jobs
+do), so one source's waits on its server never delay another's; within a
+source the streams run one after the other. One failing source never stops
+the others: its error is recorded on its sync run and reported. An authentication failure ends the
 source's remaining streams at once (every one of them would fail the same way).
 Within a stream, a scope the source refuses (a repository deleted, a branch
 deleted, a calendar no longer shared: ``Page.skipped``) is skipped and the
@@ -20,6 +22,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -294,16 +297,25 @@ def run_sync(
     request_timeout: float = 30.0,
     retry_budget: float = 300.0,
     sleep: Callable[[float], None] | None = None,
+    concurrent: bool = True,
 ) -> SyncReport:
-    """Run one pass over the enabled sources (or ``only`` those named) and their streams."""
+    """Run one pass over the enabled sources (or ``only`` those named) and their streams.
+
+    With ``concurrent`` every source runs in a thread of its own, as the daemon's
+    per-source jobs do: a source's requests wait on its server, not on another
+    source's. The results come in the order of ``sources`` either way.
+    """
     wanted = list(only) if only is not None else None
     unknown = sorted(set(wanted or []) - set(sources))
     if unknown:
         raise KeyError(f"no source named {', '.join(unknown)}; sources are {sorted(sources)}")
-    report = SyncReport()
-    for name, source in sources.items():
-        if (wanted is not None and name not in wanted) or (wanted is None and not source.enabled):
-            continue
+    chosen = [
+        (name, source)
+        for name, source in sources.items()
+        if (name in wanted if wanted is not None else source.enabled)
+    ]
+
+    def one(name: str, source: Source) -> list[StreamResult]:
         context = ConnectorContext(
             source_name=name,
             now=now,
@@ -312,35 +324,59 @@ def run_sync(
             sleep=sleep,
             logger=logging.getLogger(f"pmsync.source.{name}"),
         )
-        try:
-            connector = make_connector(source, context)
-        except Exception as err:
-            result = StreamResult(source=name, stream="*", status="failed", error=str(err))
-            report.results.append(result)
-            log.warning("source %s cannot start: %s", name, err)
-            continue
-        try:
-            for spec in connector.streams:
-                if stop is not None and stop.is_set():
-                    break
-                previous = store.list_runs(source=name, stream=spec.name, limit=1)
-                stream_full = full or _wants_full(store, source, spec.name, now())
-                result = sync_stream(
-                    store,
-                    source,
-                    connector,
-                    spec.name,
-                    full=stream_full,
-                    stop=stop,
-                    on_page=on_page,
-                )
-                report.results.append(result)
-                _log_transition(result, previous[0] if previous else None)
-                if result.error_class == "authentication":
-                    break
-        finally:
-            connector.close()
+        return _sync_source(store, source, context, full=full, stop=stop, on_page=on_page)
+
+    report = SyncReport()
+    if not concurrent or len(chosen) < 2:
+        for name, source in chosen:
+            report.results.extend(one(name, source))
+        return report
+    with ThreadPoolExecutor(len(chosen), thread_name_prefix="pmsync-source") as pool:
+        running = [pool.submit(one, name, source) for name, source in chosen]
+        for future in running:  # a store error ends the pass, as it would one at a time
+            report.results.extend(future.result())
     return report
+
+
+def _sync_source(
+    store: Store,
+    source: Source,
+    context: ConnectorContext,
+    *,
+    full: bool,
+    stop: threading.Event | None,
+    on_page: PageCallback | None,
+) -> list[StreamResult]:
+    """Pull every stream of one source; an authentication failure ends its streams."""
+    name = context.source_name
+    try:
+        connector = make_connector(source, context)
+    except Exception as err:
+        log.warning("source %s cannot start: %s", name, err)
+        return [StreamResult(source=name, stream="*", status="failed", error=str(err))]
+    results: list[StreamResult] = []
+    try:
+        for spec in connector.streams:
+            if stop is not None and stop.is_set():
+                break
+            previous = store.list_runs(source=name, stream=spec.name, limit=1)
+            stream_full = full or _wants_full(store, source, spec.name, context.now())
+            result = sync_stream(
+                store,
+                source,
+                connector,
+                spec.name,
+                full=stream_full,
+                stop=stop,
+                on_page=on_page,
+            )
+            results.append(result)
+            _log_transition(result, previous[0] if previous else None)
+            if result.error_class == "authentication":
+                break
+    finally:
+        connector.close()
+    return results
 
 
 def _error_class(err: SourceError) -> str:
