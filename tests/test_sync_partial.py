@@ -9,6 +9,7 @@ alert naming it, the source not shown stale, and one log line, not one per pass.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -241,3 +242,44 @@ def test_sources_sync_at_the_same_time_and_report_in_configured_order(store: Sto
     report = run_sync(store, sources)
     assert [(r.source, r.status) for r in report.results] == [("jira", "ok"), ("github", "ok")]
     assert stored(store) == {"j/a#1", "j/a#2", "g/b#1", "g/b#2"}
+
+
+def test_pmsync_sync_names_the_skipped_repository_and_status_shows_the_stream_partial(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+    from worlds import SandboxWorld
+
+    from pmsync.cli import app
+
+    with SandboxWorld(tmp_path / "world") as world:
+        sources = world.read("sources.yaml")
+        sources["sources"]["github"]["repositories"].append("acme/retired")
+        world.write("sources.yaml", sources)
+        env = {"PMSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'pmsync.db'}"}
+        runner = CliRunner()
+        config = str(world.config_dir)
+        runner.invoke(app, ["--config", config, "db", "upgrade"], env=env, catch_exceptions=False)
+        synced = runner.invoke(
+            app, ["--config", config, "sync", "--source", "github"], env=env, catch_exceptions=False
+        )
+        shown = runner.invoke(
+            app, ["--config", config, "status", "--json"], env=env, catch_exceptions=False
+        )
+    assert synced.exit_code == 0, synced.stderr  # the other repositories were stored
+    skipped = [line for line in synced.stderr.splitlines() if line.startswith("skipped ")]
+    assert skipped == [
+        f"skipped github/{stream}: acme/retired: GET /repos/acme/retired/{path}: HTTP 404 "
+        "(Not Found)"
+        for stream, path in (
+            ("issues", "issues"),
+            ("pull_requests", "pulls"),
+            ("milestones", "milestones"),
+            ("commits", "commits"),
+        )
+    ]
+    status = json.loads(shown.stdout)
+    (github,) = [s for s in status["sources"] if s["name"] == "github"]
+    assert {r["status"] for r in github["streams"]} == {"partial"}
+    assert all(r["error"].startswith("skipped acme/retired: ") for r in github["streams"])
+    assert all(r["created"] > 0 for r in github["streams"])

@@ -25,7 +25,11 @@ def sync(
     full: Annotated[bool, typer.Option(help="Re-read everything and reconcile deletions.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Pull every enabled source once; exit 1 when a source failed."""
+    """Pull every enabled source once; exit 1 when a source failed.
+
+    A repository, branch, project or calendar the source refuses is skipped and
+    named on stderr; the rest is stored and the exit status stays 0.
+    """
     from pmsync.sync import StreamResult, sync_configured
 
     config = load(ctx)
