@@ -8,12 +8,13 @@ stored page, with nothing lost and nothing doubled (upserts are idempotent).
 Sources run at the same time, one thread each (as the daemon's per-source jobs
 do), so one source's waits on its server never delay another's; within a
 source the streams run one after the other. One failing source never stops
-the others: its error is recorded on its sync run and reported. An authentication failure ends the
-source's remaining streams at once (every one of them would fail the same way).
-Within a stream, a scope the source refuses (a repository deleted, a branch
-deleted, a calendar no longer shared: ``Page.skipped``) is skipped and the
-stream goes on; the run ends ``partial`` and its error names each skipped
-scope. Failures are logged on transitions only: "failing" once, "recovered" once.
+the others: its error is recorded on its sync run and reported. An
+authentication failure ends the source's remaining streams at once (every one
+of them would fail the same way). Within a stream, a scope the source refuses
+(a repository deleted, a branch deleted, a calendar no longer shared:
+``Page.skipped``) is skipped and the stream goes on; the run ends ``partial``
+and its error names each skipped scope. Failures are logged on transitions
+only: "failing" once, "recovered" once.
 """
 
 from __future__ import annotations
