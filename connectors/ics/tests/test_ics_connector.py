@@ -247,3 +247,41 @@ def test_a_feed_that_is_gone_is_skipped_and_the_next_feed_is_read(
     titles = {r.title for r in records(pages)}  # type: ignore[attr-defined]
     assert {"Weekly status", "Karfreitag"} <= titles
     assert set(pages[-1].cursor["feeds"]) == {"team", "holidays"}  # type: ignore[index]
+
+
+def test_a_private_feed_address_is_a_secret_and_messages_name_only_its_host(
+    feed: Feed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed.body = calendar(*weekly_status_meeting())
+    private = (
+        feed.url
+    )  # stands for https://calendar.google.com/calendar/ical/.../private-<key>/basic.ics
+    gone = feed.url.replace("calendar.ics", "private-0123abcd/basic.ics")
+    monkeypatch.setenv("TEAM_ICS_URL", private)
+    monkeypatch.setenv("OLD_ICS_URL", gone)
+    settings = IcsSettings.model_validate(
+        {
+            "feeds": [
+                {"name": "team", "private_url": "${TEAM_ICS_URL}", "time_zone": "Europe/Berlin"},
+                {"name": "old", "private_url": "${OLD_ICS_URL}"},
+            ]
+        }
+    )
+    assert "calendar.ics" not in settings.model_dump_json()  # the reference, not the address
+    context = ConnectorContext(source_name="ics", now=lambda: NOW, sleep=lambda s: None)
+    pages = list(IcsConnector(settings, context).pull("events", None))
+    assert "Weekly status" in {r.title for r in records(pages)}  # type: ignore[attr-defined]
+    (skipped,) = [p.skipped for p in pages if p.skipped]
+    host = feed.url.split("/")[2]
+    assert skipped == f"GET http://{host}/… (feed old): HTTP 404"
+    assert "private-0123abcd" not in skipped
+
+
+@pytest.mark.parametrize(
+    "feed", [{"name": "x"}, {"name": "x", "url": "https://a/b.ics", "private_url": "${X}"}]
+)
+def test_a_feed_has_either_a_url_or_a_private_url(feed: dict[str, str]) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="give either url or private_url"):
+        IcsSettings.model_validate({"feeds": [feed]})

@@ -48,8 +48,12 @@ class Feed(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.@\-]+$")
     """The calendar's id in pmsync (records are keyed ``name/uid/start``)."""
-    url: str
+    url: str | None = None
     """``https://...``, ``http://...``, ``file:///path`` or a plain path."""
+    private_url: Secret | None = None
+    """Instead of ``url``: a secret reference (``${ICS_URL}``, ``file:secrets/...``) to a
+    private address whose path is its password (Google's secret iCal address, Outlook's
+    published calendars). Messages name such a feed by its name and host only."""
     username: str | None = None
     password: Secret | None = None
     token: Secret | None = None
@@ -71,6 +75,8 @@ class Feed(BaseModel):
     def _one_auth(self) -> Feed:
         if self.token is not None and (self.username or self.password):
             raise ValueError("give either token or username/password, not both")
+        if (self.url is None) == (self.private_url is None):
+            raise ValueError("give either url or private_url")
         return self
 
 
@@ -208,11 +214,12 @@ class IcsConnector(Connector):
 
     def _fetch(self, feed: Feed, previous: Mapping[str, Any]) -> _Fetched | None:
         """Return the feed's body, or None when it has not changed since ``previous``."""
-        parsed = urlparse(feed.url)
+        private = feed.private_url is not None
+        url = feed.private_url.reveal() if feed.private_url is not None else feed.url or ""
+        parsed = urlparse(url)
         if parsed.scheme in ("", "file"):
-            return self._read_file(
-                Path(unquote(parsed.path) if parsed.scheme else feed.url), previous
-            )
+            path = Path(unquote(parsed.path) if parsed.scheme else url)
+            return self._read_file(path, previous, f"feed {feed.name}" if private else str(path))
         headers = {"Accept": "text/calendar, */*;q=0.5"}
         if previous.get("etag"):
             headers["If-None-Match"] = previous["etag"]
@@ -222,11 +229,12 @@ class IcsConnector(Connector):
             headers["Authorization"] = f"Bearer {feed.token.reveal()}"
         auth = (feed.username, feed.password.reveal()) if feed.username and feed.password else None
         verify: bool | str = str(feed.ca_bundle) if feed.ca_bundle else True
-        what = f"GET {parsed.scheme}://{parsed.netloc}{parsed.path}"
+        where = f"/… (feed {feed.name})" if private else parsed.path
+        what = f"GET {parsed.scheme}://{parsed.netloc}{where}"
 
         def get() -> requests.Response:
             self.context.stats.requests += 1
-            response = self._session.get(feed.url, headers=headers, auth=auth, verify=verify)
+            response = self._session.get(url, headers=headers, auth=auth, verify=verify)
             error = classify_http(
                 response.status_code,
                 response.headers,
@@ -248,7 +256,7 @@ class IcsConnector(Connector):
             last_modified=response.headers.get("Last-Modified"),
         )
 
-    def _read_file(self, path: Path, previous: Mapping[str, Any]) -> _Fetched | None:
+    def _read_file(self, path: Path, previous: Mapping[str, Any], named: str) -> _Fetched | None:
         try:
             stat = path.stat()
             version = f"{stat.st_mtime_ns}-{stat.st_size}"
@@ -256,7 +264,7 @@ class IcsConnector(Connector):
                 return None
             return _Fetched(body=path.read_bytes(), etag=version, last_modified=None)
         except OSError as err:
-            raise FatalSourceError(f"cannot read calendar file {path}: {err.strerror}") from err
+            raise FatalSourceError(f"cannot read calendar file {named}: {err.strerror}") from err
 
     # --- mapping ----------------------------------------------------------------
 
