@@ -291,3 +291,23 @@ def test_a_project_that_is_gone_is_skipped_and_the_other_versions_are_read(site:
     (alpha,) = [p for p in pages if p.scope == "ALPHA"]
     expected = {v.id for v in site.service.scenario.jira.projects[0].versions}
     assert {r.external_id for r in alpha.records} == expected
+
+
+def test_a_project_jira_does_not_know_is_skipped_and_the_others_issues_are_read(
+    site: Site,
+) -> None:
+    def pull(stream: str, projects: list[str]) -> list[Any]:
+        return list(site.connector(projects=projects).pull(stream, None, full=True))
+
+    for stream in ("issues", "worklogs"):
+        clean = pull(stream, ["ALPHA", "BULK"])
+        pages = pull(stream, ["ALPHA", "GONE", "BULK"])
+        (skipped,) = [p for p in pages if p.skipped]
+        assert skipped.scope == "GONE" and not skipped.records
+        assert "HTTP 400" in (skipped.skipped or "")
+        assert "The value 'GONE' does not exist for the field 'project'" in (skipped.skipped or "")
+        read = {r.external_id for p in pages for r in p.records}
+        assert read == {r.external_id for p in clean for r in p.records} and read, stream
+        # nothing is reconciled on a pass that could not list every project
+        assert any(p.complete_ids for p in clean)
+        assert not any(p.complete_ids for p in pages), stream

@@ -60,9 +60,13 @@ class JiraConnector(Connector):
         self.stream(stream)
         s, c, client = self.jira_settings, self.context, self.client
         if stream == "issues":
-            return streams.IssuePull(client, s, c).run(cursor, full)
+            return streams.without_unknown_projects(
+                s, lambda known: streams.IssuePull(client, known, c).run(cursor, full)
+            )
         if stream == "worklogs":
-            return streams.pull_worklogs(client, s, c, cursor, full)
+            return streams.without_unknown_projects(
+                s, lambda known: streams.pull_worklogs(client, known, c, cursor, full)
+            )
         if stream == "worklog_deletions":
             return streams.pull_worklog_deletions(client, s, c, cursor, full)
         return streams.pull_versions(client, s)

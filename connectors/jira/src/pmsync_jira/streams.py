@@ -15,8 +15,10 @@ are stored, and the engine stores both in one transaction):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -244,6 +246,47 @@ class IssuePull:
 
 def _quarantine(external_id: str, kind: str, reason: str, payload: Any) -> Quarantined:
     return Quarantined(external_id, kind, reason, payload)
+
+
+# --- projects Jira does not know ------------------------------------------------------
+
+_UNKNOWN_PROJECT = re.compile(r"The value '([^']+)' does not exist for the field 'project'")
+"""Jira's 400 for a JQL naming a project that is gone or hidden (Cloud and Data Center)."""
+
+
+def without_unknown_projects(
+    settings: JiraSettings, pull: Callable[[JiraSettings], Iterator[Page]]
+) -> Iterator[Page]:
+    """Run a stream whose JQL names the projects; skip those Jira does not know.
+
+    Jira refuses a JQL that names a project it does not know (deleted, or no longer
+    visible to the account) as a whole, so one such key in ``projects`` would stop
+    the issues and worklogs of every project. Each stream's first JQL request comes
+    before its first page, so the refusal is seen there: the keys Jira names are
+    left out and the stream starts again without them, and each is reported as
+    skipped. A pass that skipped a project reconciles no deletions (its ids are
+    not complete), and the cursor moves on for the projects read: issues of the
+    skipped project updated meanwhile come back with the next full pull.
+    """
+    refused: dict[str, str] = {}
+    while True:
+        pages = pull(settings)
+        try:
+            first = next(pages, None)
+            break
+        except FatalSourceError as err:
+            unknown = {k for k in _UNKNOWN_PROJECT.findall(str(err)) if k in settings.projects}
+            left = [k for k in settings.projects if k not in unknown]
+            if not unknown or not left:
+                raise
+            refused.update(dict.fromkeys(sorted(unknown), str(err).splitlines()[0]))
+            settings = settings.model_copy(update={"projects": left})
+    for key, reason in refused.items():
+        yield Page(records=(), scope=key, skipped=reason)
+    if first is None:
+        return
+    for page in itertools.chain([first], pages):
+        yield replace(page, complete_ids=None) if refused and page.complete_ids else page
 
 
 # --- worklogs -------------------------------------------------------------------------
