@@ -298,7 +298,13 @@ def incremental(box: SandboxProcess, url: str, full: SyncOutcome) -> None:
     )
 
 
-def memory(root: Path, sizes: Sequence[Size], measured: dict[int, SyncOutcome]) -> None:
+def memory(
+    root: Path,
+    sizes: Sequence[Size],
+    measured: dict[int, SyncOutcome],
+    *,
+    concurrent: bool = True,
+) -> None:
     """Part 4: peak RSS of full syncs into SQLite, one child process each."""
     rows = []
     for size in sizes:
@@ -307,7 +313,9 @@ def memory(root: Path, sizes: Sequence[Size], measured: dict[int, SyncOutcome]) 
                 SandboxProcess(size, root / f"mem-{size.items}") as box,
                 database("sqlite", root) as url,
             ):
-                measured[size.items] = run_sync(box.config_dir, url, now=box.clock(), full=True)
+                measured[size.items] = run_sync(
+                    box.config_dir, url, now=box.clock(), full=True, concurrent=concurrent
+                )
     for items, outcome in sorted(measured.items()):
         rows.append(
             [
@@ -319,11 +327,14 @@ def memory(root: Path, sizes: Sequence[Size], measured: dict[int, SyncOutcome]) 
             ]
         )
     show(
-        "4. Memory: peak RSS of a full sync into SQLite (its own child process)",
+        "4. Memory: peak RSS of a full sync into SQLite (its own child process"
+        + ("" if concurrent else "; the sources one after the other")
+        + ")",
         ["scenario items", "records stored", "seconds", "peak RSS (MB)", "KB per record"],
         rows,
         "goal: flat. 1M items does not fit `make bench`'s 15 minutes on 2 cores "
-        "(the 1M-item scenario alone takes minutes to generate and serve); see docs/benchmarks.md.",
+        "(the 1M-item scenario alone takes minutes to generate and serve); see docs/benchmarks.md. "
+        f"Errors: {[e for o in measured.values() for e in o.errors()] or 'none'}.",
     )
 
 
@@ -335,14 +346,18 @@ of 5-7 minutes each on 2 cores, beyond the 15 minutes of the whole run (``--scal
 
 
 def main(argv: Sequence[str]) -> None:
-    """Run parts 1, 1c, 3 and 4 and print their tables (``--memory-only``: part 4 at this size)."""
+    """Run parts 1, 1c, 3 and 4 and print their tables.
+
+    ``--memory-only``: part 4 at this size; with ``--one-at-a-time`` the sources are
+    synced one after the other instead of at once.
+    """
     fast = quick(argv)
     size = FULL.scaled(scale(argv, 0.01 if fast else DEFAULT_ITEMS / FULL.items))
     root = VAR / "sync"
     shutil.rmtree(root, ignore_errors=True)
     if "--memory-only" in argv:  # one full sync, no floor, no PostgreSQL: the 1M-item point
         console.rule(f"sync: memory only ({size.label})")
-        memory(root, [size], {})
+        memory(root, [size], {}, concurrent="--one-at-a-time" not in argv)
         shutil.rmtree(root, ignore_errors=True)
         return
     console.rule(f"sync: full vs floor, incremental, memory ({size.label})")
