@@ -311,3 +311,7 @@ def test_a_project_jira_does_not_know_is_skipped_and_the_others_issues_are_read(
         # nothing is reconciled on a pass that could not list every project
         assert any(p.complete_ids for p in clean)
         assert not any(p.complete_ids for p in pages), stream
+        if stream == "issues":  # nor is a reconciliation recorded in the cursor
+            last = [p.cursor for p in pages if p.cursor is not None][-1]
+            assert last["reconciled_ms"] is None
+            assert [p.cursor for p in clean if p.cursor is not None][-1]["reconciled_ms"]

@@ -61,11 +61,11 @@ class JiraConnector(Connector):
         s, c, client = self.jira_settings, self.context, self.client
         if stream == "issues":
             return streams.without_unknown_projects(
-                s, lambda known: streams.IssuePull(client, known, c).run(cursor, full)
+                s, lambda known, ok: streams.IssuePull(client, known, c).run(cursor, full, ok)
             )
         if stream == "worklogs":
             return streams.without_unknown_projects(
-                s, lambda known: streams.pull_worklogs(client, known, c, cursor, full)
+                s, lambda known, ok: streams.pull_worklogs(client, known, c, cursor, full, ok)
             )
         if stream == "worklog_deletions":
             return streams.pull_worklog_deletions(client, s, c, cursor, full)

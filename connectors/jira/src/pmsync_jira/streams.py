@@ -15,10 +15,9 @@ are stored, and the engine stores both in one transaction):
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -114,8 +113,12 @@ class IssuePull:
         self.client, self.settings, self.context = client, settings, context
         self.overlap_ms = settings.overlap_minutes * 60_000
 
-    def run(self, cursor: Any, full: bool) -> Iterator[Page]:
-        """Yield the pages of changed issues, then the id lists that reveal deletions."""
+    def run(self, cursor: Any, full: bool, complete: bool = True) -> Iterator[Page]:
+        """Yield the pages of changed issues, then the id lists that reveal deletions.
+
+        ``complete=False`` (some configured project was left out) lists no ids and
+        leaves the cursor's last reconciliation as it was.
+        """
         state = IssueCursor() if full else IssueCursor.load(cursor)
         whole = full or state.updated_ms is None
         now_ms = epoch_ms(self.context.now())
@@ -145,7 +148,7 @@ class IssuePull:
         due = state.reconciled_ms is None or (
             now_ms - state.reconciled_ms >= self.settings.reconcile_every.total_seconds() * 1000
         )
-        if whole or due:
+        if complete and (whole or due):
             if not whole:
                 every_id = self._all_ids(flavour)
             state.reconciled_ms = now_ms
@@ -255,7 +258,7 @@ _UNKNOWN_PROJECT = re.compile(r"The value '([^']+)' does not exist for the field
 
 
 def without_unknown_projects(
-    settings: JiraSettings, pull: Callable[[JiraSettings], Iterator[Page]]
+    settings: JiraSettings, pull: Callable[[JiraSettings, bool], Iterator[Page]]
 ) -> Iterator[Page]:
     """Run a stream whose JQL names the projects; skip those Jira does not know.
 
@@ -263,14 +266,14 @@ def without_unknown_projects(
     visible to the account) as a whole, so one such key in ``projects`` would stop
     the issues and worklogs of every project. Each stream's first JQL request comes
     before its first page, so the refusal is seen there: the keys Jira names are
-    left out and the stream starts again without them, and each is reported as
-    skipped. A pass that skipped a project reconciles no deletions (its ids are
-    not complete), and the cursor moves on for the projects read: issues of the
-    skipped project updated meanwhile come back with the next full pull.
+    left out and the stream starts again without them (``pull(settings, False)``:
+    its ids would not be complete, so it reconciles no deletions), and each is
+    reported as skipped. The cursor moves on for the projects read: issues of
+    the skipped project updated meanwhile come back with the next full pull.
     """
     refused: dict[str, str] = {}
     while True:
-        pages = pull(settings)
+        pages = pull(settings, not refused)
         try:
             first = next(pages, None)
             break
@@ -283,22 +286,30 @@ def without_unknown_projects(
             settings = settings.model_copy(update={"projects": left})
     for key, reason in refused.items():
         yield Page(records=(), scope=key, skipped=reason)
-    if first is None:
-        return
-    for page in itertools.chain([first], pages):
-        yield replace(page, complete_ids=None) if refused and page.complete_ids else page
+    if first is not None:
+        yield first
+        yield from pages
 
 
 # --- worklogs -------------------------------------------------------------------------
 
 
 def pull_worklogs(
-    client: JiraClient, settings: JiraSettings, context: ConnectorContext, cursor: Any, full: bool
+    client: JiraClient,
+    settings: JiraSettings,
+    context: ConnectorContext,
+    cursor: Any,
+    full: bool,
+    complete: bool = True,
 ) -> Iterator[Page]:
-    """Yield worklogs: every issue's on a full pull, else Jira's ``/worklog/updated`` feed."""
+    """Yield worklogs: every issue's on a full pull, else Jira's ``/worklog/updated`` feed.
+
+    ``complete=False`` (some configured project was left out): a full pull lists
+    no ids for deletions.
+    """
     since = None if full or not isinstance(cursor, dict) else cursor.get("since_ms")
     if since is None:
-        yield from _all_worklogs(client, settings, context)
+        yield from _all_worklogs(client, settings, context, complete)
         return
     while True:
         feed = client.get("worklog/updated", {"since": int(since)})
@@ -362,7 +373,7 @@ def _worklog(data: Any, issue_id: str | None) -> Record:
 
 
 def _all_worklogs(
-    client: JiraClient, settings: JiraSettings, context: ConnectorContext
+    client: JiraClient, settings: JiraSettings, context: ConnectorContext, complete: bool
 ) -> Iterator[Page]:
     """Read every in-scope issue's worklogs: embedded in search, the rest page by page."""
     # The feed cursor starts before the pull, so nothing logged meanwhile is missed.
@@ -390,7 +401,7 @@ def _all_worklogs(
                 every.add(record.external_id)
                 records.append(record)
         yield Page(records, cursor=None)
-    yield Page([], cursor=cursor, complete_ids={"worklog": every})
+    yield Page([], cursor=cursor, complete_ids={"worklog": every} if complete else None)
 
 
 def _issue_worklogs(client: JiraClient, issue_id: str) -> list[Any]:
