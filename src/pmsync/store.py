@@ -43,13 +43,26 @@ from pmsync.errors import DatabaseUnreachable
 from pmsync.records import Page
 from pmsync.upsert import KINDS, KindCounts, PageCounts, insert_for, json_dumps, write_records
 
-__all__ = ["KindCounts", "PageCounts", "QuarantineEntry", "RunInfo", "RunStatus", "Store"]
+__all__ = [
+    "FAILING_RUNS",
+    "FRESH_RUNS",
+    "KindCounts",
+    "PageCounts",
+    "QuarantineEntry",
+    "RunInfo",
+    "RunStatus",
+    "Store",
+]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 ANALYSE_AFTER_ROWS = 1_000
 RunStatus = Literal["running", "ok", "partial", "failed"]
 """``partial``: the stream ran to its end but the source refused some scope (``Page.skipped``)."""
+FRESH_RUNS: tuple[RunStatus, ...] = ("ok", "partial")
+"""Run statuses after which a stream's data is current: a ``partial`` run stored all it could."""
+FAILING_RUNS: tuple[RunStatus, ...] = ("failed", "partial")
+"""Run statuses that need an admin: a failure, or a scope the source refused."""
 _WRITE = "pmsync_write"
 _T = TypeVar("_T")
 _PG_MIGRATION_LOCK = 0x706D73796E63  # "pmsync": one upgrade at a time across replicas

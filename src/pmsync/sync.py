@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pmsync.connectors import Clock, Connector, ConnectorContext, RequestStats, utc_now
 from pmsync.errors import AuthenticationError, SourceError, TransientSourceError
+from pmsync.store import FAILING_RUNS, FRESH_RUNS
 from pmsync.upsert import PageCounts
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ def make_connector(source: Source, context: ConnectorContext) -> Connector:
 def _wants_full(store: Store, source: Source, stream: str, now: datetime) -> bool:
     """Tell whether the source's periodic full reconciliation is due for ``stream``."""
     for run in store.list_runs(source=source.name, stream=stream, limit=200):
-        if run.full and run.status in ("ok", "partial"):
+        if run.full and run.status in FRESH_RUNS:
             return now - run.started_at >= source.options.full_every
     return False
 
@@ -274,7 +275,7 @@ def _log_transition(result: StreamResult, previous: RunInfo | None) -> None:
             result.stream,
             "; ".join(f"skipped {s}" for s in result.skipped),
         )
-    elif result.status == "ok" and was in ("failed", "partial"):
+    elif result.status == "ok" and was in FAILING_RUNS:
         log.warning("source %s stream %s recovered", result.source, result.stream)
     elif result.status != "ok":
         log.debug(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -29,10 +30,12 @@ from sqlalchemy import and_, func, or_, select
 
 from pmsync import __version__, model
 from pmsync.connectors import utc_now
-from pmsync.store import Store
+from pmsync.store import FAILING_RUNS, RunStatus, Store
 from pmsync.sync import StreamResult
 
 log = logging.getLogger("pmsync.daemon")
+_FINISHED = [s for s in get_args(RunStatus) if s != "running"]
+"""The statuses a finished sync run can have: one ``pmsync_sync_runs`` series each."""
 RECORD_CHANGES = ("created", "updated", "unchanged", "deleted", "quarantined")
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -90,7 +93,7 @@ class DaemonMetrics:
         """Create the series of every configured source and stream at 0."""
         for source, names in streams.items():
             for stream in names:
-                for status in ("ok", "partial", "failed"):
+                for status in _FINISHED:
                     self.sync_runs.labels(source, stream, status)
                 for change in RECORD_CHANGES:
                     self.sync_records.labels(source, stream, change)
@@ -186,7 +189,7 @@ class _StoreCollector(Collector):
                 .join(latest, latest.c.id == run.id)
                 .join(source, source.id == run.source_id)
             ):
-                states[name] = states.get(name, False) or status in ("failed", "partial")
+                states[name] = states.get(name, False) or status in FAILING_RUNS
             for name, is_failing in sorted(states.items()):
                 failing.add_metric([name], 1.0 if is_failing else 0.0)
             for state, severity, count in s.execute(

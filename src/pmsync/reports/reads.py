@@ -19,7 +19,7 @@ from pmsync import model
 from pmsync.config import Config
 from pmsync.config import Project as ProjectPlan
 from pmsync.reports.facts import AlertRow, Evidence, Meeting, PlanChangeRow, SourceFreshness
-from pmsync.store import Store
+from pmsync.store import FRESH_RUNS, Store
 
 STALE_AFTER_INTERVALS = 2
 """A source is stale after this many sync intervals without a successful run."""
@@ -58,9 +58,7 @@ def freshness(config: Config, store: Store, now: datetime) -> tuple[SourceFreshn
             s.execute(
                 select(model.Source.name, func.max(model.SyncRun.finished_at))
                 .join(model.SyncRun, model.SyncRun.source_id == model.Source.id)
-                .where(
-                    model.SyncRun.status.in_(("ok", "partial")), model.SyncRun.finished_at <= now
-                )
+                .where(model.SyncRun.status.in_(FRESH_RUNS), model.SyncRun.finished_at <= now)
                 .group_by(model.Source.name)
             ).all()
         )
@@ -253,7 +251,7 @@ def calendar_synced(store: Store, until: datetime) -> bool:
             select(model.SyncRun.id)
             .where(
                 model.SyncRun.stream == "events",
-                model.SyncRun.status.in_(("ok", "partial")),
+                model.SyncRun.status.in_(FRESH_RUNS),
                 model.SyncRun.finished_at <= until,
             )
             .limit(1)

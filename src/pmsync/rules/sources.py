@@ -29,6 +29,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 from pmsync import model
 from pmsync.config import Config
 from pmsync.rules.facts import SourceFacts
+from pmsync.store import FAILING_RUNS, FRESH_RUNS
 
 
 def source_facts(conn: Connection, config: Config, now: datetime) -> dict[str, SourceFacts]:
@@ -38,7 +39,7 @@ def source_facts(conn: Connection, config: Config, now: datetime) -> dict[str, S
     run, src = model.table_of(model.SyncRun), model.table_of(model.Source)
     names: dict[int, str] = dict(conn.execute(select(src.c.id, src.c.name)).all())
     last_ok: dict[str, datetime] = {}
-    good_by_stream = _last_run(run, now, "ok", "partial")  # data flowed: fresh
+    good_by_stream = _last_run(run, now, *FRESH_RUNS)  # data flowed: fresh
     ok_by_stream = _last_run(run, now, "ok")  # every scope read: not failing
     grouped: Any = conn.execute(
         select(good_by_stream.c.source_id, func.max(good_by_stream.c.at)).group_by(
@@ -61,7 +62,7 @@ def source_facts(conn: Connection, config: Config, now: datetime) -> dict[str, S
             ),
         )
         .where(
-            run.c.status.in_(_FAILING),
+            run.c.status.in_(FAILING_RUNS),
             run.c.started_at <= now,
             or_(ok_by_stream.c.at.is_(None), run.c.started_at > ok_by_stream.c.at),
         )
@@ -91,10 +92,6 @@ def source_facts(conn: Connection, config: Config, now: datetime) -> dict[str, S
     }
 
 
-_FAILING = ("failed", "partial")
-"""Run statuses that make a stream failing: ``partial`` skipped a scope (its error says which)."""
-
-
 def _last_run(run: Any, now: datetime, *statuses: str) -> Any:
     """Return a subquery: per source and stream, when its last run of ``statuses`` finished."""
     return (
@@ -115,7 +112,7 @@ def _errors(conn: Connection, latest: Mapping[int, tuple[datetime, str]]) -> dic
         return {}
     found: dict[int, str] = {}
     rows: Any = conn.execute(
-        select(run.c.source_id, run.c.error).where(run.c.status.in_(_FAILING), or_(*wanted))
+        select(run.c.source_id, run.c.error).where(run.c.status.in_(FAILING_RUNS), or_(*wanted))
     ).all()
     for source_id, error in rows:
         lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
