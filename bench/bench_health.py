@@ -315,7 +315,45 @@ def build_store(store: Store, projects: int, items: int, seed: int) -> dict[str,
             )
             upsert_rows(conn, model.table_of(model.Worklog), logs, keys, ("last_seen_at",))
             conn.execute(insert(model.table_of(model.MilestoneItem)), links)
+    _insert(store, model.CalendarEvent, absences(store, people, rng))
     return count_rows(store)
+
+
+HOLIDAYS = [date(2026, m, d) for m, d in ((1, 1), (4, 3), (4, 6), (5, 1), (5, 14), (5, 25),
+                                          (10, 3), (12, 24), (12, 25), (12, 31))]  # fmt: skip
+"""Public holidays on the company's holiday calendar, which covers everyone."""
+
+
+def absences(store: Store, people: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Return the company's public holidays and a week of leave for each person, as events.
+
+    Leave and holidays take hours off the team capacity (``pmsync.meetings``), as in
+    any real installation: without them the capacity table would be one plain week
+    shared by everyone, which no portfolio has.
+    """
+    calendar = store.source_id("calendar", kind="gcal")
+    holidays = "en.company#holiday@group.v.calendar.google.com"
+    common = {"source_id": calendar, "payload_hash": "x", "first_seen_at": NOW,
+              "last_seen_at": NOW, "updated_at": NOW, "status": "confirmed",
+              "attendee_logins": [], "all_day": True}  # fmt: skip
+    rows = [
+        {**common, "external_id": f"holiday-{day}", "calendar_id": holidays, "title": "Holiday",
+         "event_type": "default", "meeting_kind": "public_holiday", "away_person_ids": [],
+         "starts_at": datetime.combine(day, datetime.min.time(), UTC),
+         "ends_at": datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)}
+        for day in HOLIDAYS
+    ]  # fmt: skip
+    first = rng.integers(0, 300, people)
+    for n in range(people):
+        day = START + timedelta(days=int(first[n]))
+        rows.append(
+            {**common, "external_id": f"leave-{n}", "calendar_id": f"dev{n}@example.com",
+             "title": "Out of office", "event_type": "outOfOffice", "meeting_kind": "leave",
+             "away_person_ids": [n + 1], "person_ids": [n + 1],
+             "starts_at": datetime.combine(day, datetime.min.time(), UTC),
+             "ends_at": datetime.combine(day + timedelta(days=7), datetime.min.time(), UTC)}
+        )  # fmt: skip
+    return rows
 
 
 def count_rows(store: Store) -> dict[str, int]:
@@ -323,7 +361,14 @@ def count_rows(store: Store) -> dict[str, int]:
     with store.engine.connect() as conn:
         return {
             name: int(conn.execute(text(f"SELECT count(*) FROM {name}")).scalar() or 0)
-            for name in ("project", "milestone", "work_item", "work_item_change", "worklog")
+            for name in (
+                "project",
+                "milestone",
+                "work_item",
+                "work_item_change",
+                "worklog",
+                "calendar_event",
+            )
         }
 
 
@@ -378,7 +423,8 @@ def main() -> None:
         print(
             f"store ({args.backend}): {counted['project']} projects, {counted['milestone']} "
             f"milestones, {counted['work_item']:,} work items, {counted['work_item_change']:,} "
-            f"status changes, {counted['worklog']:,} worklogs; "
+            f"status changes, {counted['worklog']:,} worklogs, {counted['calendar_event']:,} "
+            "holidays and leave; "
             + ("reused" if built else f"built in {seconds:.0f} s (not counted)")
         )
         timings: dict[str, tuple[float, float]] = {}

@@ -6,10 +6,13 @@ on Monday, two days of leave, an afternoon out of office.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+import random
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
 import yaml
 
 from pmsync.config import Config, load_config
@@ -89,6 +92,74 @@ def test_availability_is_the_share_of_a_regular_day_on_working_days() -> None:
     four_days = compute_capacity([ANNA], [], MONDAY, SUNDAY, frozenset({0, 1, 2, 3}))
     assert four_days.weekly() == {"anna": {"2026-W15": 40.0}}
     assert four_days.days["anna"][0].normal_hours == 10
+
+
+def _every_day(worker: Worker, absences: list[Absence], start: date, end: date) -> list[tuple]:
+    """The capacity rule as the module states it, weighing every absence on every day."""
+    zone = ZoneInfo(worker.timezone)
+    normal = worker.weekly_hours / 5
+    rows = []
+    for n in range((end - start).days + 1):
+        day = start + timedelta(days=n)
+        hours = normal if day.weekday() < 5 else 0.0
+        opens = datetime.combine(day, time(), zone)
+        closes = datetime.combine(day + timedelta(days=1), time(), zone)
+
+        def taken(kind: str, day: date = day, opens: datetime = opens, closes: datetime = closes,
+                  hours: float = hours) -> float:  # fmt: skip
+            total = 0.0
+            for a in absences:
+                if a.person != worker.key or a.kind != kind:
+                    continue
+                if a.all_day:
+                    last = max(a.ends_at.date(), a.starts_at.date() + timedelta(days=1))
+                    total += hours if a.starts_at.date() <= day < last else 0.0
+                else:
+                    overlap = min(a.ends_at, closes) - max(a.starts_at, opens)
+                    total += min(hours, max(0.0, overlap.total_seconds() / 3600))
+            return total
+
+        holiday = min(hours, taken("public_holiday")) if hours else 0.0
+        leave = min(hours - holiday, taken("leave")) if hours else 0.0
+        rows.append((day, hours, holiday, leave))
+    return rows
+
+
+def test_many_people_many_absences_match_the_rule_day_by_day() -> None:
+    # Absences in every zone, over window edges and weekends, timed and all-day, some
+    # overlapping: every day of every person is as the rule above gives it.
+    rng = random.Random(11)
+    zones = ["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Europe/Berlin", "Asia/Kolkata"]
+    workers = [Worker(f"p{n}", f"P{n}", rng.choice([40, 40, 32]), zones[n % 5]) for n in range(40)]
+    start, end = date(2026, 3, 23), date(2026, 5, 3)  # over the change to summer time
+    absences = []
+    for _ in range(300):
+        person = f"p{rng.randrange(30)}"  # ten people without any absence
+        kind = rng.choice(["leave", "public_holiday"])
+        at = utc(start - timedelta(days=3)) + timedelta(hours=rng.randrange(24 * 50))
+        if rng.random() < 0.5:
+            first = at.date()
+            absences.append(whole_days(person, kind, first, rng.randrange(0, 6)))
+        else:
+            absences.append(
+                Absence(person, kind, "x", at, at + timedelta(hours=rng.randrange(1, 60)))
+            )
+    table = compute_capacity(workers, absences, start, end)
+    for worker in workers:
+        got = [
+            (d.day, d.normal_hours, d.holiday_hours, d.leave_hours) for d in table.days[worker.key]
+        ]
+        assert got == _every_day(worker, absences, start, end), worker
+    team = [w.key for w in workers[::3]]
+    regular = sum(w.weekly_hours / 5 for w in workers[::3])
+    expected = {}
+    for worker in workers[::3]:
+        for day, hours, holiday, leave in _every_day(worker, absences, start, end):
+            if day.weekday() < 5:
+                expected[day] = expected.get(day, 0.0) + hours - holiday - leave
+    assert table.availability(team) == pytest.approx(
+        {day: round(hours / regular, 6) for day, hours in expected.items()}, abs=1e-6
+    )
 
 
 # --- from the store: holidays by region, leave by person ---------------------------------

@@ -38,6 +38,7 @@ from pmsync.plan import (
     set_baseline,
 )
 from pmsync.plan.baselines import plan_changes
+from pmsync.plan.costs import UNIT, CostLedger
 from pmsync.records import (
     Commit,
     Page,
@@ -385,6 +386,29 @@ def test_cost_is_hours_times_the_rate_valid_that_day(store: Store, tmp_path: Pat
     assert ledger.by_fiscal_year(cfg.projects["PAY"]) == {
         2025: Decimal("100.00"),
         2026: Decimal("831.50"),
+    }
+
+
+def test_a_fiscal_year_starting_in_april_takes_its_first_day_and_not_the_day_before() -> None:
+    days = ["2025-04-05", "2025-04-06", "2026-01-15", "2026-04-05", "2026-04-06", "2028-02-29"]
+    ledger = CostLedger(
+        project="PAY",
+        currency="EUR",
+        day=np.array(days, "datetime64[D]"),
+        value=np.array([1, 2, 4, 8, 16, 32], "int64") * UNIT,
+        seconds=np.zeros(6, "int64"),
+        labour=np.zeros(6, bool),
+        rated=np.ones(6, bool),
+        deliverable_id=np.full(6, -1, "int64"),
+        who=np.full(6, -1, "int64"),
+        people=(),
+    )
+    uk = Project.model_validate(project(fiscal_year_start={"month": 4, "day": 6}))
+    assert ledger.by_fiscal_year(uk) == {
+        2024: Decimal("1.00"),
+        2025: Decimal("14.00"),  # 6 April 2025 to 5 April 2026
+        2026: Decimal("16.00"),
+        2027: Decimal("32.00"),  # 29 February 2028 is still in the year from April 2027
     }
 
 

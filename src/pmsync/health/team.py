@@ -14,7 +14,6 @@ and its capacity cover the same days.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -99,12 +98,19 @@ class TeamFeed:
             table = load_capacity(
                 store, config, first_monday, as_of + timedelta(days=LEAVE_HORIZON_DAYS), everyone
             )
-            for person, days in table.daily().items():
-                sums: dict[date, float] = defaultdict(float)
-                for day, available in days.items():
-                    if day <= as_of:
-                        sums[_monday(day)] += available
-                weekly[person] = dict(sums)
+            # Each day's hours added into its ISO week, in day order, up to the status date.
+            shift = table.start.weekday()
+            week_of_day = (np.arange((as_of - table.start).days + 1) + shift) // 7
+            week_starts = [
+                table.start + timedelta(days=7 * w - shift) for w in range(int(week_of_day[-1]) + 1)
+            ]
+            by_array: dict[int, dict[date, float]] = {}  # people without leave share their days
+            for person in table.days:
+                daily = table.available(person)
+                if id(daily) not in by_array:
+                    sums = np.bincount(week_of_day, daily[: len(week_of_day)], len(week_starts))
+                    by_array[id(daily)] = dict(zip(week_starts, sums.tolist(), strict=True))
+                weekly[person] = by_array[id(daily)]
         return cls(as_of, first_monday, window, teams, booked, table, weekly)
 
     def availability(self, key: str) -> dict[date, float]:

@@ -21,12 +21,15 @@ Friday by default); each day then loses what leave and public holidays take:
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy import select
 
 from pmsync import model
@@ -95,6 +98,10 @@ class CapacityTable:
     days: Mapping[str, tuple[DayCapacity, ...]]
     absences: Mapping[str, tuple[Absence, ...]] = field(default_factory=dict)
     working_days: frozenset[int] = WORKWEEK
+    _arrays: dict[int, tuple[tuple[DayCapacity, ...], np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Available hours per day as an array, by the tuple of days they were read from."""
 
     def weekly(self) -> dict[str, dict[str, float]]:
         """Return available hours as ``{person: {iso_week: hours}}``."""
@@ -127,19 +134,42 @@ class CapacityTable:
         for known leave" for a forecast that draws throughput per working day
         (``ForecastSettings.capacity``).
         """
+        # Asked of every project's team in a portfolio (thousands of people in the
+        # table): the people are looked up, their days added as arrays.
         chosen = set(people) if people is not None else set(self.days)
         regular = sum(
-            w.weekly_hours / len(self.working_days) for w in self.workers if w.key in chosen
+            self.workers[n].weekly_hours / len(self.working_days)
+            for n in sorted(self._worker_index[k] for k in chosen if k in self._worker_index)
         )
-        shares: dict[date, float] = {}
-        for person in chosen & set(self.days):
-            for day in self.days[person]:
-                if day.day.weekday() in self.working_days:
-                    shares[day.day] = shares.get(day.day, 0.0) + day.available_hours
+        present = sorted(k for k in chosen if k in self.days)
+        if not present:
+            return {}
+        hours = np.sum([self.available(p) for p in present], axis=0)
         return {
-            day: (round(hours / regular, 6) if regular else 0.0)
-            for day, hours in sorted(shares.items())
+            day: (round(float(hours[n]) / regular, 6) if regular else 0.0)
+            for n, day in self._working_days_from_start
         }
+
+    @cached_property
+    def _worker_index(self) -> dict[str, int]:
+        return {w.key: n for n, w in reversed(list(enumerate(self.workers)))}
+
+    @cached_property
+    def _working_days_from_start(self) -> list[tuple[int, date]]:
+        days = (self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1))
+        return [(n, day) for n, day in enumerate(days) if day.weekday() in self.working_days]
+
+    def available(self, person: str) -> np.ndarray:
+        """Return a person's available hours per day from ``start`` as an array (don't change it).
+
+        People without absences share one array, as they share their days.
+        """
+        days = self.days[person]
+        found = self._arrays.get(id(days))
+        if found is None or found[0] is not days:
+            found = (days, np.array([d.available_hours for d in days], dtype=float))
+            self._arrays[id(days)] = found
+        return found[1]
 
     def totals(self, person: str) -> DayCapacity:
         """Return a person's hours over the whole period (``day`` is the period's start)."""
@@ -170,32 +200,36 @@ def compute_capacity(
     end: date,
     working_days: frozenset[int] = WORKWEEK,
 ) -> CapacityTable:
-    """Return each worker's normal, holiday, leave and available hours per day."""
+    """Return each worker's normal, holiday, leave and available hours per day.
+
+    Workers with the same regular day and no absence share one tuple of days;
+    a worker's absences are weighed only on the days they can touch. A
+    portfolio's team table is thousands of people over a third of a year.
+    """
     mine: dict[str, list[Absence]] = {}
     for absence in absences:
         mine.setdefault(absence.person, []).append(absence)
     span = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    working = np.array([day.weekday() in working_days for day in span], dtype=bool)
+    plain: dict[float, tuple[DayCapacity, ...]] = {}
     days: dict[str, tuple[DayCapacity, ...]] = {}
+    arrays: dict[int, tuple[tuple[DayCapacity, ...], np.ndarray]] = {}
     for worker in workers:
-        zone = ZoneInfo(worker.timezone)
         regular = worker.weekly_hours / len(working_days) if working_days else 0.0
-        own = mine.get(worker.key, [])
-        rows = []
-        for day in span:
-            normal = regular if day.weekday() in working_days else 0.0
-            holiday = leave = 0.0
-            if normal:
-                holiday = min(
-                    normal,
-                    sum(_hours_on(a, day, zone, normal) for a in own if a.kind == "public_holiday"),
-                )
-                leave = min(
-                    normal - holiday,
-                    sum(_hours_on(a, day, zone, normal) for a in own if a.kind == "leave"),
-                )
-            rows.append(DayCapacity(day, normal, holiday, leave))
-        days[worker.key] = tuple(rows)
-    return CapacityTable(
+        if regular not in plain:
+            plain[regular] = tuple(
+                DayCapacity(day, regular if work else 0.0)
+                for day, work in zip(span, working.tolist(), strict=True)
+            )
+            arrays[id(plain[regular])] = (plain[regular], np.where(working, regular, 0.0))
+        own = mine.get(worker.key)
+        if not own:
+            days[worker.key] = plain[regular]
+            continue
+        found, hours = _with_absences(plain[regular], arrays[id(plain[regular])][1], own, worker)
+        days[worker.key] = found
+        arrays[id(found)] = (found, hours)
+    table = CapacityTable(
         start,
         end,
         tuple(workers),
@@ -203,6 +237,42 @@ def compute_capacity(
         {k: tuple(v) for k, v in mine.items()},
         working_days,
     )
+    table._arrays.update(arrays)  # what ``available`` would read from the days, made here
+    return table
+
+
+def _with_absences(
+    plain: tuple[DayCapacity, ...], hours: np.ndarray, own: list[Absence], worker: Worker
+) -> tuple[tuple[DayCapacity, ...], np.ndarray]:
+    """Return ``plain`` and its available ``hours`` less the holidays and leave of ``own``."""
+    zone = ZoneInfo(worker.timezone)
+    start = plain[0].day
+    on: dict[int, list[Absence]] = defaultdict(list)  # day number: the absences touching it
+    for absence in own:
+        if absence.all_day:
+            first = absence.starts_at.date()
+            last = max(absence.ends_at.date(), first + timedelta(days=1)) - timedelta(days=1)
+        else:  # the local days it overlaps, as ``_hours_on`` counts them
+            first = absence.starts_at.astimezone(zone).date()
+            last = absence.ends_at.astimezone(zone).date()
+        for n in range(max((first - start).days, 0), min((last - start).days + 1, len(plain))):
+            on[n].append(absence)
+    rows, hours = list(plain), hours.copy()
+    for n, touching in on.items():
+        day, normal = plain[n].day, plain[n].normal_hours
+        if not normal:
+            continue
+        off = min(
+            normal,
+            sum(_hours_on(a, day, zone, normal) for a in touching if a.kind == "public_holiday"),
+        )
+        away = min(
+            normal - off,
+            sum(_hours_on(a, day, zone, normal) for a in touching if a.kind == "leave"),
+        )
+        rows[n] = DayCapacity(day, normal, off, away)
+        hours[n] = rows[n].available_hours
+    return tuple(rows), hours
 
 
 def covered_by(entry: HolidayCalendar, workers: Sequence[Worker]) -> list[str]:

@@ -110,11 +110,11 @@ class CostLedger:
 
     def by_fiscal_year(self, project: Project) -> dict[int, Decimal]:
         """Return the cost per fiscal year (named by the calendar year it starts in)."""
-        years = self.day.astype("datetime64[Y]").astype("int64") + 1970
+        year = self.day.astype("datetime64[Y]")
         start = project.fiscal_year_start
-        starts = np.array(
-            [np.datetime64(date(int(y), start.month, start.day)) for y in years], "datetime64[D]"
-        )
+        starts = (year.astype("datetime64[M]") + (start.month - 1)).astype("datetime64[D]")
+        starts += start.day - 1  # that year's first day of the fiscal year
+        years = year.astype("int64") + 1970
         fiscal = np.where(self.day >= starts, years, years - 1)
         return {int(str(k)): v for k, v in self._group(fiscal).items()}
 
