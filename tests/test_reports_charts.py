@@ -28,7 +28,7 @@ from pmsync.metrics import (
 )
 from pmsync.metrics.reporting import metrics_for_reports
 from pmsync.plan import refresh_plan
-from pmsync.reports.charts import render_chart
+from pmsync.reports.charts import legend, render_chart
 from pmsync.reports.collect import NO_CALENDAR, collect_project
 from pmsync.reports.facts import Chart, MilestoneRow, Point, Series, Unavailable
 from pmsync.reports.from_metrics import burnup_charts, fiscal_year_chart
@@ -97,7 +97,10 @@ def test_a_burn_up_shows_done_scope_due_date_and_the_p50_p85_cone(config: Config
     svg = render_chart(chart)
     assert svg.startswith("<svg") and 'role="img"' in svg
     assert f'<title id="chart-burnup-PAY-1-title">{chart.alt}</title>' in svg
-    assert "P50 to P85" in svg  # the cone is in the legend
+    # the legend beside the drawing names each line, the fan and nothing else
+    key = legend(chart)
+    assert re.findall(r"</svg>([^<]*)</li>", key) == ["done", "scope", "P50 to P85"]
+    assert 'stroke-dasharray="5 2.5"' in key and 'opacity="0.18"' in key  # scope, the fan
 
 
 def test_a_milestone_without_a_forecast_has_lines_but_no_cone(config: Config) -> None:
@@ -226,7 +229,22 @@ def test_a_chart_drawn_after_others_is_the_chart_drawn_on_a_fresh_figure(config:
     for order in (charts, charts[::-1], [bare, burnup, bars, fy, bare]):
         for chart in order:
             assert render_chart(chart) == alone[chart.id], chart.id
-    assert "legend" in alone["throughput-PAY"] and "legend" not in alone["bare-PAY"]
+    assert "<rect" in legend(bars) and legend(bare) == ""  # PV has no points to name
+
+
+def test_the_legend_is_page_text_with_hostile_names_escaped() -> None:
+    days = (Point(AS_OF - timedelta(days=7), 1.0), Point(AS_OF, 2.0))
+    chart = Chart("evil-PAY", "<b>t</b>", "alt", "items",
+                  (Series("<script>alert(1)</script>", "actual", days),
+                   Series("Ana & Ben", "actual", days)),
+                  level=3.0, level_label="budget <i>")  # fmt: skip
+    key = legend(chart)
+    assert "<script>" not in key and "&lt;script&gt;alert(1)&lt;/script&gt;" in key
+    assert "Ana &amp; Ben" in key and "budget &lt;i&gt;" in key
+    # a second line of the same style gets a colour of its own, as in the drawing
+    colours = re.findall(r'stroke="(#[0-9a-f]{6})"', key)
+    assert len(colours) == 3 and len(set(colours)) == 3
+    assert "alert(1)" not in render_chart(chart)  # the names are no longer in the SVG at all
 
 
 def test_large_amounts_read_in_thousands_and_millions_beside_their_unit() -> None:

@@ -8,12 +8,14 @@ reader hears what a sighted reader sees. Output is deterministic (fixed hash
 salt, no date metadata), which keeps golden files and report diffs stable.
 Sparklines are hundreds per portfolio page, so they are a hand-written
 polyline rather than a matplotlib figure: the same look at a fraction of the cost.
+A chart's legend is HTML beside its SVG (``legend``), each name with a small
+swatch of its line: page text that wraps and never covers the data.
 
 Speed: a report from the store draws about eight charts, and most of a chart's
 cost in matplotlib is building the figure, the axes and their ticks rather than
 drawing the data. Each thread therefore keeps one figure per size and, for
 every chart, removes the previous chart's artists and resets what a chart sets
-(limits, x ticks, legend) instead of building a new one. Text metrics and
+(limits, x ticks) instead of building a new one. Text metrics and
 each font's height are kept across charts (``_Renderer``): matplotlib keeps
 them per renderer, and each SVG gets a new one. The SVG is byte for byte what
 a fresh figure and matplotlib's own ``savefig`` give
@@ -80,29 +82,47 @@ def _days(points: tuple) -> list[float]:
     return [float(x) for x in date2num(days)]
 
 
-def _draw_series(ax: object, chart: Chart) -> None:
+_DASHES = {"actual": "-", "plan": "--", "forecast": ":"}
+"""matplotlib's line style of each series style (and, in ``_SVG_DASHES``, the legend's)."""
+_SVG_DASHES = {"-": "", "--": "5 2.5", ":": "1.5 2"}
+_LEVEL = "#a00000"
+
+
+def _lines(chart: Chart) -> list[tuple[Series, str]]:
+    """Return the series drawn as lines or bars (the cone aside), each with its colour."""
+    return [
+        (s, COLOURS[s.style] if s.style != "actual" or i == 0 else _EXTRA[i % len(_EXTRA)])
+        for i, s in enumerate(chart.series)
+        if s.style != "cone" and s.points
+    ]
+
+
+def _cone(chart: Chart) -> tuple[Series, Series] | None:
+    """Return the forecast fan's two edges (P50, P85) when the chart has both."""
     cones = [s for s in chart.series if s.style == "cone"]
-    for i, s in enumerate(chart.series):
-        if s.style == "cone" or not s.points:
-            continue
-        xs, ys = _days(s.points), [p.value for p in s.points]
-        colour = COLOURS[s.style] if s.style != "actual" or i == 0 else _EXTRA[i % len(_EXTRA)]
-        if s.style == "bar":
-            ax.bar(xs, ys, width=5, color=colour, label=_text(s.name))  # type: ignore[attr-defined]
-        else:
-            dash = {"actual": "-", "plan": "--", "forecast": ":"}[s.style]
-            ax.plot(xs, ys, dash, color=colour, lw=1.6, label=_text(s.name))  # type: ignore[attr-defined]
     if len(cones) == 2 and cones[0].points and cones[1].points:
-        low, high = cones
+        return cones[0], cones[1]
+    return None
+
+
+def _draw_series(ax: object, chart: Chart) -> None:
+    for s, colour in _lines(chart):
+        xs, ys = _days(s.points), [p.value for p in s.points]
+        if s.style == "bar":
+            ax.bar(xs, ys, width=5, color=colour)  # type: ignore[attr-defined]
+        else:
+            ax.plot(xs, ys, _DASHES[s.style], color=colour, lw=1.6)  # type: ignore[attr-defined]
+    cone = _cone(chart)
+    if cone is not None:
+        low, high = cone
         ax.fill(  # type: ignore[attr-defined]
             _days(low.points) + _days(high.points)[::-1],
             [p.value for p in low.points] + [p.value for p in high.points][::-1],
             color=COLOURS["cone"],
             alpha=0.18,
             lw=0,
-            label=_text(f"{low.name} to {high.name}"),
         )
-        for edge in cones:  # the fan's two edges: the P50 and the P85 line
+        for edge in cone:  # the fan's two edges: the P50 and the P85 line
             ax.plot(  # type: ignore[attr-defined]
                 _days(edge.points),
                 [p.value for p in edge.points],
@@ -141,7 +161,7 @@ class _Renderer(RendererSVG):
     """matplotlib's SVG renderer, remembering what each text measures across charts.
 
     matplotlib caches text metrics per renderer, and ``savefig`` makes a new
-    renderer for every chart, so every tick label, title and legend entry of
+    renderer for every chart, so every tick label and title of
     every chart was laid out by FreeType again: a fifth of a chart's time. The
     SVG renderer's metrics depend on nothing but the text, the font and mathtext
     or not (``TextToPath`` at 72 dpi), so they are kept for the process.
@@ -226,7 +246,7 @@ def _axes(width: float, height: float) -> tuple[Figure, Axes]:
 
     Called inside the charts' ``rc_context``: the figure is built with those
     settings the first time and keeps them. What a chart adds (lines, patches,
-    texts, legend, x ticks, data limits) is removed or reset here; what every
+    texts, x ticks, data limits) is removed or reset here; what every
     chart shares (margins, the y grid) is set once.
     """
     kept: dict[tuple[float, float], tuple[Figure, Axes]] | None = getattr(_figures, "by_size", None)
@@ -249,8 +269,6 @@ def _axes(width: float, height: float) -> tuple[Figure, Axes]:
     for artist in [*ax.lines, *ax.patches, *ax.texts, *ax.collections]:
         artist.remove()
     ax.containers.clear()
-    if ax.legend_ is not None:
-        ax.legend_.remove()
     ax.relim()
     ax.set_xlim(0, 1, auto=True)  # as a new axes starts: a chart with no data keeps them
     ax.set_ylim(0, 1, auto=True)
@@ -279,18 +297,10 @@ def render_chart(chart: Chart, *, width: float = 6.4, height: float = 2.6) -> st
                 color="#555555",
             )
         if chart.level is not None:
-            ax.axhline(
-                chart.level,
-                color="#a00000",
-                lw=0.9,
-                ls="--",
-                label=_text(chart.level_label or "level"),
-            )
+            ax.axhline(chart.level, color=_LEVEL, lw=0.9, ls="--")
         _date_ticks(ax, chart)
         ax.set_title(_text(chart.title), fontsize=9, loc="left")
         ax.set_ylabel(_text(chart.unit))
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, frameon=False, loc="upper left")
         buffer = io.StringIO()
         fig.canvas.draw_svg(buffer)  # type: ignore[attr-defined]
     return _accessible(buffer.getvalue(), chart.alt, chart.id)
@@ -305,6 +315,43 @@ def _accessible(svg: str, alt: str, chart_id: str) -> str:
         f'{head} role="img" aria-labelledby="{escape(title_id)}">'
         f'<title id="{escape(title_id)}">{escape(alt)}</title>{rest}'
     )
+
+
+def legend(chart: Chart) -> str:
+    """Return the chart's legend as an HTML list, to show beside its ``<svg>`` ('' if none).
+
+    The legend is page text rather than part of the drawing: it never covers
+    the lines (matplotlib's placed inside the axes could), it wraps on a narrow
+    screen and reads as text, and laying it out was a quarter of a chart's
+    cost in matplotlib. Each name has a small swatch drawn like its line: the
+    same colour and dash, a band for the forecast fan, a block for bars.
+    """
+    entries = []
+    for s, colour in _lines(chart):
+        if s.style == "bar":
+            swatch = f'<rect x="2" y="1" width="18" height="8" fill="{colour}"/>'
+        else:
+            swatch = _swatch_line(colour, 1.6, _SVG_DASHES[_DASHES[s.style]])
+        entries.append((s.name, swatch))
+    cone = _cone(chart)
+    if cone is not None:
+        band = f'<rect x="1" y="1" width="20" height="8" fill="{COLOURS["cone"]}" opacity="0.18"/>'
+        entries.append((f"{cone[0].name} to {cone[1].name}", band))
+    if chart.level is not None:
+        entries.append((chart.level_label or "level", _swatch_line(_LEVEL, 0.9, "5 2.5")))
+    if not entries:
+        return ""
+    items = "".join(
+        f'<li><svg width="22" height="10" viewBox="0 0 22 10" aria-hidden="true">{swatch}</svg>'
+        f"{escape(name)}</li>"
+        for name, swatch in entries
+    )
+    return f'<ul class="legend">{items}</ul>'
+
+
+def _swatch_line(colour: str, width: float, dashes: str) -> str:
+    dash = f' stroke-dasharray="{dashes}"' if dashes else ""
+    return f'<line x1="1" y1="5" x2="21" y2="5" stroke="{colour}" stroke-width="{width}"{dash}/>'
 
 
 def sparkline(series: Series | None, *, width: int = 96, height: int = 22) -> str:

@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from pmsync.reports import fmt
-from pmsync.reports.charts import render_chart, sparkline
+from pmsync.reports.charts import legend, render_chart, sparkline
 from pmsync.reports.facts import (
     Chart,
     PortfolioReport,
@@ -55,8 +55,10 @@ def environment() -> Environment:
 
 
 def chart_svgs(report: ProjectReport) -> dict[str, Markup]:
-    """Return each chart of the report as trusted inline SVG, by chart id."""
-    return {c.id: Markup(render_chart(c)) for c in report.charts if isinstance(c, Chart)}
+    """Return each chart of the report as trusted inline SVG and its legend, by chart id."""
+    return {
+        c.id: Markup(render_chart(c) + legend(c)) for c in report.charts if isinstance(c, Chart)
+    }
 
 
 def render_template(name: str, **context: Any) -> str:
