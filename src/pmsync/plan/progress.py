@@ -33,6 +33,9 @@ from sqlalchemy import Connection, and_, func, select
 from pmsync import model
 from pmsync.plan.frames import ItemFrame, counts_as_scope, local_days
 
+_PAIR = np.int64(1) << 31
+"""(frame row, milestone id) pairs as one number: row x _PAIR + milestone id."""
+
 MEASURES = ("count", "story_points", "estimates")
 
 
@@ -241,15 +244,25 @@ def scope_history(
     by_pair: dict[tuple[int, int], list[tuple[np.datetime64, int]]] = defaultdict(list)
     for row, when, mid, sign in moves:
         by_pair[(row, mid)].append((when, sign))
-    current = set(zip(frame.member_row.tolist(), frame.milestone_id.tolist(), strict=True))
-    wanted = set(milestone_ids)
+    wanted_set = set(milestone_ids)
+    wanted = np.unique(np.asarray(list(milestone_ids), dtype=np.int64))
+    # A membership no fix-version change touched ran from the item's creation on
+    # (most of them: read as arrays); the others are walked change by change.
+    pair_row = frame.member_row.astype(np.int64)
+    pair_mid = frame.milestone_id.astype(np.int64)
+    plain = np.isin(pair_mid, wanted)
+    if by_pair:
+        moved = np.fromiter((r * _PAIR + m for r, m in by_pair), np.int64, len(by_pair))
+        plain &= ~np.isin(pair_row * _PAIR + pair_mid, moved)
+    order = np.lexsort((pair_row[plain], pair_mid[plain]))
+    plain_row, plain_mid = pair_row[plain][order], pair_mid[plain][order]
     intervals: dict[int, list[tuple[int, np.datetime64, np.datetime64]]] = defaultdict(list)
     never = np.datetime64("NaT", "s")
-    for row, mid in current | set(by_pair):
-        if mid not in wanted:
+    for (row, mid), changes in sorted(by_pair.items()):
+        if mid not in wanted_set:
             continue
-        events = sorted(by_pair.get((row, mid), []))
-        member = (row, mid) in current if not events else events[0][1] < 0
+        events = sorted(changes)
+        member = events[0][1] < 0  # its first change took it out: it was in before
         since = frame.created_at[row]
         for when, sign in events:
             if member and sign < 0:
@@ -261,10 +274,19 @@ def scope_history(
             intervals[mid].append((row, since, never))
     found = {}
     for mid in milestone_ids:
+        lo, hi = np.searchsorted(plain_mid, mid, "left"), np.searchsorted(plain_mid, mid, "right")
         spans = intervals.get(mid, [])
-        rows = np.asarray([s[0] for s in spans], dtype="int64")
-        start = local_days(np.asarray([s[1] for s in spans], dtype="datetime64[s]"), timezone)
-        end = local_days(np.asarray([s[2] for s in spans], dtype="datetime64[s]"), timezone)
+        rows = np.concatenate([plain_row[lo:hi], np.asarray([s[0] for s in spans], dtype="int64")])
+        since = np.concatenate(
+            [
+                frame.created_at[plain_row[lo:hi]].astype("datetime64[s]"),
+                np.asarray([s[1] for s in spans], dtype="datetime64[s]"),
+            ]
+        )
+        until = np.concatenate(
+            [np.full(hi - lo, never), np.asarray([s[2] for s in spans], dtype="datetime64[s]")]
+        )
+        start, end = local_days(since, timezone), local_days(until, timezone)
         resolved = local_days(frame.resolved_at[rows], timezone)
         done = (frame.category[rows] == 2) & ~np.isnat(resolved)
         points = np.nan_to_num(frame.story_points[rows])
