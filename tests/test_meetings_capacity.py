@@ -261,3 +261,10 @@ def test_holidays_cover_everyone_unless_regions_are_configured(
         },
     )
     assert week_hours(store, regions) == {"anna": 32.0, "emily": 16.0, "priya": 24.0}
+
+
+def test_a_period_that_ends_before_it_starts_has_no_days_even_with_leave() -> None:
+    leave = [whole_days("anna", "leave", MONDAY, 2)]
+    table = compute_capacity([ANNA], leave, SUNDAY, MONDAY)
+    assert table.days == {"anna": ()} and table.availability() == {}
+    assert table.weekly() == {"anna": {}}

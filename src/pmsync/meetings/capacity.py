@@ -226,7 +226,8 @@ def compute_capacity(
         if not own:
             days[worker.key] = plain[regular]
             continue
-        found, hours = _with_absences(plain[regular], arrays[id(plain[regular])][1], own, worker)
+        base = arrays[id(plain[regular])][1]
+        found, hours = _with_absences(plain[regular], base, own, worker, start)
         days[worker.key] = found
         arrays[id(found)] = (found, hours)
     table = CapacityTable(
@@ -242,11 +243,14 @@ def compute_capacity(
 
 
 def _with_absences(
-    plain: tuple[DayCapacity, ...], hours: np.ndarray, own: list[Absence], worker: Worker
+    plain: tuple[DayCapacity, ...],
+    hours: np.ndarray,
+    own: list[Absence],
+    worker: Worker,
+    start: date,
 ) -> tuple[tuple[DayCapacity, ...], np.ndarray]:
-    """Return ``plain`` and its available ``hours`` less the holidays and leave of ``own``."""
+    """Return ``plain`` (days from ``start``) and its ``hours`` less the absences of ``own``."""
     zone = ZoneInfo(worker.timezone)
-    start = plain[0].day
     on: dict[int, list[Absence]] = defaultdict(list)  # day number: the absences touching it
     for absence in own:
         if absence.all_day:
