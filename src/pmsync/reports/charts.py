@@ -263,6 +263,8 @@ def _axes(width: float, height: float) -> tuple[Figure, Axes]:
         # unit clear of them, and six-digit labels pushed it off the figure.
         ax.yaxis.set_major_formatter(FuncFormatter(_short))
         ax.yaxis.set_label_coords(-0.09, 0.5)
+        # The same for the x axis, whose label is empty: its place was measured all the same.
+        ax.xaxis.set_label_coords(0.5, -0.1)
         kept[(width, height)] = (fig, ax)
         return fig, ax
     fig, ax = kept[(width, height)]
