@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from pmsync import model
 from pmsync.config import Config, load_config
 from pmsync.connectors import load_connectors
 from pmsync.health import burn, load_burnups, load_portfolio_burnups
@@ -87,6 +89,14 @@ def test_reports_written_together_in_workers_equal_reports_written_one_by_one(
 ) -> None:
     keys = sorted(world.config.projects)
     now = lambda: CLOCK  # noqa: E731
+    with world.store.session() as s:  # plan changes: in the report's period, and after it
+        first = s.scalars(select(model.Project).order_by(model.Project.key)).first()
+        assert first is not None
+        for subject, at in (("in the period", CLOCK - timedelta(days=2)),
+                            ("after the status date", CLOCK + timedelta(hours=1))):  # fmt: skip
+            s.add(model.PlanChange(project_id=first.id, subject=subject, field="finish",
+                                   from_value="2026-05-01", to_value="2026-06-01",
+                                   detected_at=at))  # fmt: skip
     one_by_one = tmp_path / "alone"
     for key in keys:  # one project per run: nothing shared, drawn in this process
         generate_reports(world.config, world.store, one_by_one, as_of=STATUS_DATE, now=now,
@@ -98,6 +108,8 @@ def test_reports_written_together_in_workers_equal_reports_written_one_by_one(
     )
     assert set(written.projects) == set(keys)
     assert files(together) == files(one_by_one)
+    changes = [[c.subject for c in r.changes.plan_changes] for r in written.projects.values()]
+    assert sorted(changes) == [[], [], ["in the period"]]
     assert (together / "portfolio" / STATUS_DATE.isoformat() / "portfolio.html").is_file()
     assert all(p.is_file() for p in written.paths)
 

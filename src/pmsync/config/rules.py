@@ -11,6 +11,7 @@ validated, so a typo is reported at its line by ``pmsync config validate``.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Self
 
 from pydantic import Field, ValidationInfo, create_model, field_validator, model_validator
@@ -329,4 +330,11 @@ class RulesConfig(StrictModel):
 
     def for_project(self, project_key: str | None = None) -> BuiltinRules:
         """Return the built-in rule thresholds that apply to ``project_key`` (or globally)."""
+        if not project_key or project_key not in self.projects:
+            return self.everywhere  # most projects: validated once, not once per project
         return BuiltinRules.model_validate(self.effective_layers(project_key))
+
+    @cached_property
+    def everywhere(self) -> BuiltinRules:
+        """Return the thresholds of every project without overrides of its own."""
+        return BuiltinRules.model_validate(self.effective_layers(None))

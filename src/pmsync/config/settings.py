@@ -11,6 +11,7 @@ from __future__ import annotations
 import string
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, WithJsonSchema, field_validator
@@ -331,4 +332,12 @@ class PmsyncSettings(StrictModel):
 
     def person(self, person_id: str) -> Person | None:
         """Return the person with id ``person_id``, if any."""
-        return next((p for p in self.people if p.id == person_id), None)
+        return self.people_by_id.get(person_id)
+
+    @cached_property
+    def people_by_id(self) -> dict[str, Person]:
+        """Return the people by id (the first, should an id repeat)."""
+        found: dict[str, Person] = {}
+        for p in self.people:
+            found.setdefault(p.id, p)
+        return found

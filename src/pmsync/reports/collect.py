@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from pmsync.config import Config
 from pmsync.config import Project as ProjectPlan
+from pmsync.config.settings import Person
 from pmsync.health.burn import MilestoneBurnup, load_burnups, load_portfolio_burnups
 from pmsync.meetings import load_meetings as load_calendar
 from pmsync.meetings import matches_cadence, project_cadences
@@ -38,6 +39,7 @@ from pmsync.reports.facts import (
     Meeting,
     Meetings,
     MilestoneRow,
+    PlanChangeRow,
     PortfolioReport,
     ProjectReport,
     RiskRow,
@@ -138,6 +140,8 @@ class Shared:
     project_ids: Mapping[str, int]
     calendar_synced: bool
     burnups: Mapping[str, tuple[MilestoneBurnup, ...]]
+    plan_changes: Mapping[int, tuple[PlanChangeRow, ...]]
+    """By project id: every plan change up to the status instant (a report keeps its period's)."""
 
 
 def prepare(
@@ -166,14 +170,16 @@ def prepare(
     if callable(prefetch):
         prefetch(keys, as_of, items if exact else None)
     instant = ctx.status_instant
+    project_ids = reads.project_ids(store, keys)
     return Shared(
         as_of=as_of,
         keys=frozenset(keys),
         freshness=reads.freshness(config, store, instant),
         alerts=reads.firing_alerts_by_project(store, keys),
-        project_ids=reads.project_ids(store, keys),
+        project_ids=project_ids,
         calendar_synced=reads.calendar_synced(store, instant),
         burnups=load_portfolio_burnups(store, config, keys, as_of=as_of, items=items),
+        plan_changes=reads.plan_changes_by_project(store, project_ids.values(), None, instant),
     )
 
 
@@ -197,6 +203,12 @@ def default_metrics(
     if factory is None:
         return NoMetrics()
     return cast(MetricsSource, factory(config, store, now))
+
+
+def _name(people: Mapping[str, Person], person_id: str | None) -> str | None:
+    """Return the name of a configured person, or the id as written when nobody has it."""
+    found = people.get(person_id or "")
+    return found.name if found is not None else person_id
 
 
 def _plan_milestones(plan: ProjectPlan, as_of: date) -> tuple[MilestoneRow, ...]:
@@ -439,17 +451,22 @@ def collect_project(
         if previous_day
         else reads.day_start(plan.start)
     )
-    changes_list = reads.plan_changes(store, pid, since, instant) if pid is not None else ()
+    if pid is None:
+        changes_list: tuple[PlanChangeRow, ...] = ()
+    elif shared is not None:
+        changes_list = tuple(c for c in shared.plan_changes.get(pid, ()) if c.at > since)
+    else:
+        changes_list = reads.plan_changes(store, pid, since, instant)
     figures = derive.key_figures(ev, risks, alerts)
     changes = Changes(previous_day, changes_list, derive.trends(figures, previous))
     freshness = shared.freshness if shared else reads.freshness(config, store, instant)
-    people = {p.id: p.name for p in config.settings.people}
+    people = config.settings.people_by_id
     period_start = previous_day + timedelta(days=1) if previous_day else plan.start
     header = derive.build_header(
         key=key,
         name=plan.name,
-        manager=people.get(plan.manager or "", plan.manager),
-        sponsor=people.get(plan.sponsor or "", plan.sponsor),
+        manager=_name(people, plan.manager),
+        sponsor=_name(people, plan.sponsor),
         currency=plan.currency,
         period_start=period_start,
         status_date=as_of,

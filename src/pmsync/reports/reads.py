@@ -9,6 +9,7 @@ Each function is one query (or a handful), never a loop of queries per item.
 from __future__ import annotations
 
 import fnmatch
+from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -154,17 +155,31 @@ def firing_alerts_by_project(
 
 def plan_changes(store: Store, project_id: int, since: datetime, until: datetime) -> tuple:
     """Return the plan changes detected in (since, until], oldest first."""
-    with store.session(readonly=True) as s:
-        found = s.scalars(
-            select(model.PlanChange)
-            .where(model.PlanChange.project_id == project_id)
-            .where(model.PlanChange.detected_at > since, model.PlanChange.detected_at <= until)
-            .order_by(model.PlanChange.detected_at, model.PlanChange.id)
-        ).all()
-    return tuple(
-        PlanChangeRow(c.detected_at, c.subject, c.field, c.from_value, c.to_value, c.approved)
-        for c in found
+    return plan_changes_by_project(store, [project_id], since, until).get(project_id, ())
+
+
+def plan_changes_by_project(
+    store: Store, project_ids: Collection[int], since: datetime | None, until: datetime
+) -> dict[int, tuple[PlanChangeRow, ...]]:
+    """Return the plan changes of each project detected in (since, until], oldest first.
+
+    ``since`` None: every change up to ``until`` (one read for many reports).
+    """
+    change = model.table_of(model.PlanChange)
+    query = select(change).where(
+        change.c.project_id.in_(sorted(project_ids)), change.c.detected_at <= until
     )
+    if since is not None:
+        query = query.where(change.c.detected_at > since)
+    found: dict[int, list[PlanChangeRow]] = defaultdict(list)
+    with store.session(readonly=True) as s:
+        for c in s.execute(query.order_by(change.c.detected_at, change.c.id)):
+            found[c.project_id].append(
+                PlanChangeRow(
+                    c.detected_at, c.subject, c.field, c.from_value, c.to_value, c.approved
+                )
+            )
+    return {pid: tuple(rows) for pid, rows in found.items()}
 
 
 def project_id(store: Store, key: str) -> int | None:
