@@ -18,7 +18,7 @@ they got there:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -215,13 +215,17 @@ class FiscalYearBurn:
         return self.planned.values[-1] if self.planned.values else 0.0
 
 
-def _cumulative_at(curve: Series, days: np.ndarray) -> np.ndarray:
-    """Return a cumulative daily curve at the end of each of ``days`` (0 before, last after)."""
+def _cumulative(curve: Series) -> Callable[[np.ndarray], np.ndarray]:
+    """Return the cumulative daily curve as a function: its value at the end of each day given.
+
+    0 before its first day, its last value after its last. The curve's days are
+    turned into numbers once, however many times it is asked.
+    """
     if not curve.days:
-        return np.zeros(len(days))
+        return lambda days: np.zeros(len(days))
     known = np.array(curve.days, dtype="datetime64[D]")
     values = np.concatenate([[0.0], np.asarray(curve.values, dtype=np.float64)])
-    return values[np.searchsorted(known, days, side="right")]
+    return lambda days: values[np.searchsorted(known, days, side="right")]
 
 
 def fiscal_year_burn(health: ProjectHealth, plan: ProjectPlan) -> FiscalYearBurn:
@@ -234,13 +238,11 @@ def fiscal_year_burn(health: ProjectHealth, plan: ProjectPlan) -> FiscalYearBurn
     curve = health.cost_curve
     to_date = np.arange(np.datetime64(first, "D"), np.datetime64(status, "D") + 1)
     whole = np.arange(np.datetime64(first, "D"), np.datetime64(last, "D") + 1)
-    spent = _cumulative_at(curve.actual_cost, to_date) - _cumulative_at(
-        curve.actual_cost, np.array([before])
-    )
-    pv_before = float(_cumulative_at(curve.planned_value, np.array([before]))[0])
-    planned = _cumulative_at(curve.planned_value, whole) - pv_before
-    pv_now, pv_end, pv_total = _cumulative_at(
-        curve.planned_value,
+    actual, planned_value = _cumulative(curve.actual_cost), _cumulative(curve.planned_value)
+    spent = actual(to_date) - actual(np.array([before]))
+    pv_before = float(planned_value(np.array([before]))[0])
+    planned = planned_value(whole) - pv_before
+    pv_now, pv_end, pv_total = planned_value(
         np.array([status, last, curve.planned_value.days[-1] if curve.planned_value.days else last],
                  dtype="datetime64[D]"),
     )  # fmt: skip
