@@ -32,7 +32,7 @@ def project_health(inputs: ProjectInputs) -> ProjectHealth:
     plan = plan_arrays(evm)
     table = evm_table(evm, plan)
     project, deliverables = table[0], table[1:]
-    history = None
+    history = timelines = None
     if inputs.team is not None:
         timelines = item_timelines(inputs.team.changes, status)
         window = inputs.forecast.history_working_days
@@ -46,7 +46,7 @@ def project_health(inputs: ProjectInputs) -> ProjectHealth:
         milestones=forecast_milestones(
             inputs.milestones, history, status, inputs.forecast, calendar
         ),
-        team=None if inputs.team is None else team_health(inputs.team, status, calendar),
+        team=None if inputs.team is None else team_health(inputs.team, status, calendar, timelines),
         business_case=None if inputs.business_case is None else business_case(inputs.business_case),
         cost_curve=cost_curve(evm, plan),
     )

@@ -164,9 +164,18 @@ def weekly_loads(
     return tuple(loads)
 
 
-def team_health(team: TeamInputs, status_date: date, calendar: WorkingCalendar) -> TeamHealth:
-    """Return throughput, cycle time, WIP and load over the team's window up to the status date."""
-    timelines = item_timelines(team.changes, status_date)
+def team_health(
+    team: TeamInputs,
+    status_date: date,
+    calendar: WorkingCalendar,
+    timelines: ItemTimelines | None = None,
+) -> TeamHealth:
+    """Return throughput, cycle time, WIP and load over the team's window up to the status date.
+
+    ``timelines``: ``item_timelines(team.changes, status_date)``, if the caller has them.
+    """
+    if timelines is None:
+        timelines = item_timelines(team.changes, status_date)
     end = np.datetime64(status_date, "D")
     first = calendar.first_of_last(end, team.window_working_days)
     days = date_range(to_date(first), status_date)
