@@ -232,6 +232,32 @@ def test_a_chart_drawn_after_others_is_the_chart_drawn_on_a_fresh_figure(config:
     assert "<rect" in legend(bars) and legend(bare) == ""  # PV has no points to name
 
 
+def test_weekly_bars_stand_on_the_axis_one_per_week_at_its_value() -> None:
+    """The bars are one outline, not an artist each: each week's bar is still where it was."""
+    import numpy as np
+    from matplotlib.dates import date2num
+
+    from pmsync.reports import charts as drawing
+
+    values = [3.0, 0.0, 7.0, 12.0, 5.0]
+    weeks = tuple(Point(AS_OF - timedelta(weeks=4 - n), v) for n, v in enumerate(values))
+    chart = Chart("throughput-BARS", "Throughput", "Items done per week.", "items",
+                  (Series("done", "bar", weeks),))  # fmt: skip
+    svg = render_chart(chart)
+    _fig, ax = drawing._figures.by_size[(6.4, 2.6)]  # still holding this chart
+    assert ax.get_ylim()[0] == 0  # no margin below zero: the bars stand on the x axis
+    assert ax.get_ylim()[1] >= 12
+    (outline,) = ax.patches
+    xy = outline.get_xy()
+    for week, value in zip(weeks, values, strict=True):
+        centre = float(date2num(week.day))
+        bar = xy[(xy[:, 0] >= centre - 2.5) & (xy[:, 0] <= centre + 2.5)]
+        assert len(bar) >= 4, week  # its four corners
+        assert np.isclose(bar[:, 1].max(), value) and np.isclose(bar[:, 1].min(), 0.0)
+        assert np.isclose(bar[:, 0].max() - bar[:, 0].min(), drawing._BAR_WIDTH)
+    assert svg.count("<path") < 25  # not one element per bar and edge
+
+
 def test_the_legend_is_page_text_with_hostile_names_escaped() -> None:
     days = (Point(AS_OF - timedelta(days=7), 1.0), Point(AS_OF, 2.0))
     chart = Chart("evil-PAY", "<b>t</b>", "alt", "items",
