@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from sqlalchemy import select
 from pmsync import model
 from pmsync.config import Config, load_config
 from pmsync.connectors import load_connectors
-from pmsync.health import burn, load_burnups, load_portfolio_burnups
+from pmsync.health import analyse, burn, load_burnups, load_portfolio_burnups
 from pmsync.plan import refresh_plan
 from pmsync.reports import jobs
 from pmsync.reports.jobs import generate_reports
@@ -112,6 +113,22 @@ def test_reports_written_together_in_workers_equal_reports_written_one_by_one(
     assert sorted(changes) == [[], [], ["in the period"]]
     assert (together / "portfolio" / STATUS_DATE.isoformat() / "portfolio.html").is_file()
     assert all(p.is_file() for p in written.paths)
+    # measured beforehand (as the daemon does): a small first part, then all the rest at once
+    measured = tmp_path / "measured"
+    analysis = analyse(world.store, world.config, as_of=STATUS_DATE, now=now)
+    parts: list[list[str]] = []
+    real_prepare = jobs.prepare
+
+    def prepare(config: Config, store: Store, part: list[str], **kwargs: Any) -> Any:
+        parts.append(list(part))
+        return real_prepare(config, store, part, **kwargs)
+
+    monkeypatch.setattr(jobs, "prepare", prepare)
+    monkeypatch.setattr(jobs, "PROJECTS_PER_PASS", (1, 1))
+    generate_reports(world.config, world.store, measured, as_of=STATUS_DATE, now=now, workers=2,
+                     analysis=analysis)  # fmt: skip
+    assert parts == [keys[1:]]  # the first part, of one project, is collected without a prepare
+    assert files(measured) == files(one_by_one)
 
 
 def test_worker_processes_only_pay_for_many_projects() -> None:

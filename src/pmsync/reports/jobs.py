@@ -11,7 +11,10 @@ pass, a fixed number of statements (``collect.prepare``). Drawing the charts
 is most of a report's cost, so with ``PARALLEL_FROM`` projects or more the
 reports are rendered and written by worker processes (one per CPU) while this
 process measures and collects the next projects (``PROJECTS_PER_PASS``); the
-files are the same.
+files are the same. Given an ``Analysis`` (the projects measured already),
+only the first part is small, so that the workers start at once; the rest
+share one read: the burn-ups' fix-version history read for a part of 50
+projects took 0.75 s, for all 500 projects 2.6 s.
 """
 
 from __future__ import annotations
@@ -178,6 +181,10 @@ def generate_reports(
     pending: dict[str, Future[list[Path]] | list[Path]] = {}
     try:
         sizes = PROJECTS_PER_PASS if pool is not None else (len(keys), len(keys))
+        if pool is not None and items is not None:
+            # Measured already: nothing to overlap with drawing but the shared reads, and
+            # the burn-ups' history costs nearly as much read for 50 projects as for all.
+            sizes = (PROJECTS_PER_PASS[0], len(keys))
         for part in _parts(keys, *sizes):
             shared: Shared | None = None
             if len(part) > 1:
