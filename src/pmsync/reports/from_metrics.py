@@ -22,6 +22,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 
+import numpy as np
+
 from pmsync.config import Project as ProjectPlan
 from pmsync.health.burn import MilestoneBurnup, fiscal_year_burn
 from pmsync.metrics.results import ProjectHealth
@@ -170,13 +172,19 @@ def _series(name: str, style: SeriesStyle, s: MetricSeries) -> Series:
 
 def _steps(name: str, style: SeriesStyle, days: Sequence[date], values: Sequence[float]) -> Series:
     """Return a daily series without the inner days of its flat runs (the line looks the same)."""
-    points = []
-    last = len(values) - 1
-    for i, (day, value) in enumerate(zip(days, values, strict=True)):
-        if 0 < i < last and values[i - 1] == value == values[i + 1]:
-            continue
-        points.append(Point(day, float(value)))
-    return Series(name, style, tuple(points))
+    if len(days) != len(values):
+        raise ValueError(f"{name}: {len(days)} days but {len(values)} values")
+    v = np.asarray(values, dtype=float)
+    keep = np.ones(len(v), dtype=bool)
+    keep[1:-1] = (v[:-2] != v[1:-1]) | (v[1:-1] != v[2:])  # an inner day of a flat run goes
+    return Series(
+        name,
+        style,
+        tuple(
+            Point(days[i], value)
+            for i, value in zip(np.flatnonzero(keep).tolist(), v[keep].tolist(), strict=True)
+        ),
+    )
 
 
 BURNUP = "Burn-up per milestone with forecast cone"

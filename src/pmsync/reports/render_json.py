@@ -25,10 +25,22 @@ def _instant(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+"""Each type's dataclass field names in order (None: not a dataclass), read once per type."""
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    if cls not in _FIELDS:
+        is_data = dataclasses.is_dataclass(cls)
+        _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls)) if is_data else None
+    return _FIELDS[cls]
+
+
 def to_data(value: Any) -> Any:
     """Return ``value`` (a facts tree) as JSON-ready Python data."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: to_data(getattr(value, name)) for name in names}
     if isinstance(value, datetime):
         return _instant(value)
     if isinstance(value, date):
