@@ -23,9 +23,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from operator import itemgetter
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, func, select
 
 from pmsync import model
 from pmsync.config import Config
@@ -163,7 +165,12 @@ def _price(days: np.ndarray, card: tuple[np.ndarray, np.ndarray] | None) -> np.n
 def cost_ledgers(
     conn: Connection, config: Config, project_keys: Collection[str]
 ) -> dict[str, CostLedger]:
-    """Return each project's cost ledger, from one worklog query and one cost query."""
+    """Return each project's cost ledger, from one worklog query and one cost query.
+
+    The worklogs (half a million at portfolio scale) come from the driver as
+    plain tuples and are split by project with numpy; who booked each one is
+    resolved from the identities (a few thousand) rather than joined per row.
+    """
     project = model.table_of(model.Project)
     ids: dict[int, str] = dict(
         conn.execute(
@@ -171,30 +178,23 @@ def cost_ledgers(
         ).all()
     )
     wl, wi = model.table_of(model.Worklog), model.table_of(model.WorkItem)
-    ident, person = model.table_of(model.Identity), model.table_of(model.Person)
-    source = model.table_of(model.Source)
-    logs = conn.execute(
+    logs = _tuples(
+        conn,
         select(
             wi.c.project_id,
-            wi.c.deliverable_id,
+            func.coalesce(wi.c.deliverable_id, -1),
             epoch_seconds(conn, wl.c.started_at),
             wl.c.seconds,
-            person.c.key,
+            wl.c.source_id,
             wl.c.author_login,
-            source.c.name,
         )
         .join(wi, and_(wi.c.source_id == wl.c.source_id, wi.c.external_id == wl.c.item_external_id))
-        .join(source, source.c.id == wl.c.source_id)
-        .outerjoin(
-            ident, and_(ident.c.source_id == wl.c.source_id, ident.c.login == wl.c.author_login)
-        )
-        .outerjoin(person, person.c.id == ident.c.person_id)
         .where(
             wl.c.deleted_at.is_(None),
             wi.c.deleted_at.is_(None),
             in_projects(wi.c.project_id, ids, scan=most_projects(conn, len(ids))),
-        )
-    ).all()
+        ),
+    )
     ce = model.table_of(model.CostEntry)
     entries = conn.execute(
         select(ce.c.project_id, ce.c.deliverable_id, ce.c.entry_date, ce.c.amount).where(
@@ -202,41 +202,90 @@ def cost_ledgers(
         )
     ).all()
     roles = {p.id: p.role for p in config.settings.people}
-    by_project: dict[int, list[tuple]] = defaultdict(list)
-    for row in logs:
-        by_project[row[0]].append(tuple(row))
+    columns = [list(map(itemgetter(n), logs)) for n in range(6)]  # by column: no Row objects
+    project_of = np.array(columns[0], "int64")
+    deliverable = np.array(columns[1], "int64")
+    seconds = np.array(columns[3], "int64")
+    days = local_days(
+        np.array(columns[2], "int64").astype("datetime64[s]"), config.settings.timezone
+    )
+    name_of = _booked_by(conn, set(zip(columns[4], columns[5], strict=True)))
+    names = np.array([name_of[pair] for pair in zip(columns[4], columns[5], strict=True)], object)
+    order = np.argsort(project_of, kind="stable")  # each project's worklogs, in the rows' order
+    bounds = np.searchsorted(project_of[order], sorted(ids), side="left")
+    ends = np.searchsorted(project_of[order], sorted(ids), side="right")
     other: dict[int, list[tuple]] = defaultdict(list)
     for row in entries:
         other[row[0]].append(tuple(row))
-    return {
-        key: _ledger(config, key, by_project[pid], other[pid], roles)
-        for pid, key in sorted(ids.items(), key=lambda kv: kv[1])
+    found: dict[str, CostLedger] = {}
+    for pid, first, last in zip(sorted(ids), bounds.tolist(), ends.tolist(), strict=True):
+        rows = order[first:last]
+        found[ids[pid]] = _ledger(
+            config,
+            ids[pid],
+            Booked(days[rows], seconds[rows], deliverable[rows], names[rows]),
+            other[pid],
+            roles,
+        )
+    return dict(sorted(found.items()))
+
+
+def _tuples(conn: Connection, statement: Any) -> list[tuple[Any, ...]]:
+    """Return the rows of ``statement`` as the driver's plain tuples (no Row objects)."""
+    result = conn.execute(statement)
+    try:
+        return cast(list[tuple[Any, ...]], result.cursor.fetchall()) if result.cursor else []
+    finally:
+        result.close()
+
+
+def _booked_by(conn: Connection, accounts: set[tuple[int, str | None]]) -> dict[Any, str]:
+    """Return who booked with each (source id, login): the person's id, else ``login (source)``."""
+    ident, person = model.table_of(model.Identity), model.table_of(model.Person)
+    claimed: dict[tuple[Any, Any], str] = {
+        (source_id, login): str(key)
+        for source_id, login, key in conn.execute(
+            select(ident.c.source_id, ident.c.login, person.c.key).join(
+                person, person.c.id == ident.c.person_id
+            )
+        )
     }
+    sources = dict(conn.execute(select(model.Source.id, model.Source.name)).all())
+    return {
+        (source_id, login): claimed.get((source_id, login)) or f"{login} ({sources[source_id]})"
+        for source_id, login in accounts
+    }
+
+
+@dataclass(frozen=True)
+class Booked:
+    """One project's worklogs as columns: local day, seconds, deliverable id (-1: none), who."""
+
+    days: np.ndarray
+    seconds: np.ndarray
+    deliverable_id: np.ndarray
+    names: np.ndarray
 
 
 def _ledger(
     config: Config,
     key: str,
-    logs: list[tuple],
+    booked: Booked,
     entries: list[tuple],
     roles: dict[str, str | None],
 ) -> CostLedger:
     project = config.projects[key]
-    people: list[str] = []
-    index: dict[str, int] = {}
-    who = np.empty(len(logs), "int64")
-    for n, (_, _, _, _, person_key, login, source) in enumerate(logs):
-        name = person_key or f"{login} ({source})"
-        if name not in index:
-            index[name] = len(people)
-            people.append(name)
-        who[n] = index[name]
-    instants = np.array([r[2] for r in logs], dtype="int64").astype("datetime64[s]")
-    days = local_days(instants, config.settings.timezone)
-    seconds = np.array([r[3] for r in logs], "int64")
-    cents = np.full(len(logs), -1, "int64")
+    days, seconds = booked.days, booked.seconds
+    # each name numbered in the order it first books (``people``), as the rows came
+    labels, first, who = np.unique(booked.names, return_index=True, return_inverse=True)
+    rank = np.argsort(first, kind="stable")
+    renumber = np.empty(len(rank), "int64")
+    renumber[rank] = np.arange(len(rank))
+    who = renumber[who].astype("int64") if len(who) else np.empty(0, "int64")
+    people = [str(labels[n]) for n in rank]
+    cents = np.full(len(days), -1, "int64")
     cards = _rates(project)
-    for name, n in index.items():
+    for n, name in enumerate(people):
         rows = np.flatnonzero(who == n)
         own = _price(days[rows], cards.get(("person", name)))
         role = roles.get(name)
@@ -248,7 +297,7 @@ def _ledger(
     other_values = np.array(
         [int((Decimal(r[3]) * 100).to_integral_value()) * 3600 for r in entries], "int64"
     )
-    labour = np.concatenate([np.ones(len(logs), bool), np.zeros(len(entries), bool)])
+    labour = np.concatenate([np.ones(len(days), bool), np.zeros(len(entries), bool)])
     return CostLedger(
         project=key,
         currency=project.currency,
@@ -257,10 +306,11 @@ def _ledger(
         seconds=np.concatenate([seconds, np.zeros(len(entries), "int64")]),
         labour=labour,
         rated=np.concatenate([rated, np.ones(len(entries), bool)]),
-        deliverable_id=np.array(
-            [-1 if r[1] is None else r[1] for r in logs]
-            + [-1 if r[1] is None else r[1] for r in entries],
-            "int64",
+        deliverable_id=np.concatenate(
+            [
+                booked.deliverable_id.astype("int64"),
+                np.array([-1 if r[1] is None else r[1] for r in entries], "int64"),
+            ]
         ),
         who=np.concatenate([who, np.full(len(entries), -1, "int64")]),
         people=tuple(people),
