@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from pmsync import model
@@ -26,6 +27,7 @@ from pmsync.config.sources import Source, SourceOptions
 from pmsync.plan import refresh_plan, set_baseline
 from pmsync.records import Page, PersonRef, Record, WorkItem, WorkItemChange
 from pmsync.rules import evaluate_projects
+from pmsync.rules import items as rules_items
 from pmsync.rules.items import load_open_items
 from pmsync.store import Store
 
@@ -102,7 +104,7 @@ def run(store: Store, source: str, status: str) -> None:
 
 
 def test_the_rules_read_items_plan_risks_and_sync_runs_from_the_store(
-    make_store: Callable[..., Store], tmp_path: Path
+    make_store: Callable[..., Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = {"now": T0 - timedelta(days=5)}
     store = make_store(now=lambda: clock["now"])
@@ -158,6 +160,10 @@ def test_the_rules_read_items_plan_risks_and_sync_runs_from_the_store(
     assert "401 Unauthorized" in failing.summary and "traceback" not in failing.summary
     assert found[("risk_review_overdue", "warning")].labels["risk"] == "R1"
     assert verdict.notes == ()
+    # the items' status history is read by groups of ids: one id a statement, the same ages
+    monkeypatch.setattr(rules_items, "_IDS_PER_QUERY", 1)
+    again = evaluate_projects(store, cfg, at(0), health={})["PAY"]
+    assert [f.summary for f in again.findings] == [f.summary for f in verdict.findings]
 
 
 def test_a_project_not_synced_yet_is_noted_not_judged(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, and_, func, select
@@ -33,7 +33,7 @@ from pmsync import model
 from pmsync.config import Config
 from pmsync.config.projects import Project
 from pmsync.plan.frames import epoch_seconds, local_days
-from pmsync.plan.sql import in_projects, most_projects
+from pmsync.plan.sql import fetch_tuples, in_projects, most_projects
 
 UNIT = 360_000
 """Ledger values are in 1/UNIT of the currency: seconds x rate in cents."""
@@ -178,7 +178,7 @@ def cost_ledgers(
         ).all()
     )
     wl, wi = model.table_of(model.Worklog), model.table_of(model.WorkItem)
-    logs = _tuples(
+    logs = fetch_tuples(
         conn,
         select(
             wi.c.project_id,
@@ -228,15 +228,6 @@ def cost_ledgers(
             roles,
         )
     return dict(sorted(found.items()))
-
-
-def _tuples(conn: Connection, statement: Any) -> list[tuple[Any, ...]]:
-    """Return the rows of ``statement`` as the driver's plain tuples (no Row objects)."""
-    result = conn.execute(statement)
-    try:
-        return cast(list[tuple[Any, ...]], result.cursor.fetchall()) if result.cursor else []
-    finally:
-        result.close()
 
 
 def _booked_by(conn: Connection, accounts: set[tuple[int, str | None]]) -> dict[Any, str]:

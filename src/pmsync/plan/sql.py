@@ -105,6 +105,19 @@ def fetch_array(conn: Connection, statement: Any, dtype: np.dtype[Any]) -> np.nd
         result.close()
 
 
+def fetch_tuples(conn: Connection, statement: Any) -> list[tuple[Any, ...]]:
+    """Run ``statement`` and return its rows as the driver's plain tuples (no Row objects).
+
+    For hundreds of thousands of rows whose columns need no SQLAlchemy type
+    processing (text and numbers: select times as ``epoch_seconds``).
+    """
+    result = conn.execute(statement)
+    try:
+        return cast(list[tuple[Any, ...]], result.cursor.fetchall()) if result.cursor else []
+    finally:
+        result.close()
+
+
 class Scratch:
     """Temporary tables of one refresh, created on ``conn`` and dropped by ``close``."""
 
