@@ -3,7 +3,7 @@
 A few queries for the whole portfolio, whatever its size: the open scope items
 (status category after the status maps, assignee resolved to a person), their
 milestone memberships, and the status history of the open items whose age
-reads it (by their ids, 5,000 to a statement). A PM
+reads it (by their ids: ``plan.sql.id_groups``). A PM
 recognises a *blocked* item by its status (``Blocked``, ``On hold: blocked``),
 a ``blocked`` label or Jira's flag (the ``flagged`` field); it has been blocked
 since it entered that status (for a label or a flag, which keep no history,
@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Text, and_, func, select, type_coerce
 from pmsync import model
 from pmsync.config import Config
 from pmsync.plan.frames import MEMBERSHIP, category_of, counts_as_scope, epoch_seconds
-from pmsync.plan.sql import fetch_array, fetch_tuples, in_projects, most_projects
+from pmsync.plan.sql import fetch_array, fetch_tuples, id_groups, in_projects, most_projects
 from pmsync.rules.facts import ItemFact
 
 BLOCKED_WORDS = ("blocked", "impediment", "on hold")
@@ -263,7 +263,7 @@ def with_ages(
     # where reading every status change to find theirs took ten times as long.
     read = sorted(i for i in wanted if items[i].in_progress or _status_blocked(items[i]))
     rows: list[tuple[Any, ...]] = []
-    for first in range(0, len(read), _IDS_PER_QUERY):
+    for these in id_groups(conn, wi.c.id, read, _IDS_PER_QUERY):
         rows += fetch_tuples(
             conn,
             select(
@@ -279,7 +279,7 @@ def with_ages(
                 and_(wi.c.source_id == ch.c.source_id, wi.c.external_id == ch.c.item_external_id),
             )
             .where(
-                wi.c.id.in_(read[first : first + _IDS_PER_QUERY]),
+                these,
                 ch.c.field == "status",
                 ch.c.deleted_at.is_(None),
             )
@@ -322,7 +322,7 @@ def with_ages(
 
 
 _IDS_PER_QUERY = 5_000
-"""Item ids bound in one statement (SQLite takes at most 32,766 parameters)."""
+"""Item ids bound in one statement on SQLite (``plan.sql.id_groups``)."""
 
 
 def _days(moment: float, since: int) -> int:
