@@ -19,15 +19,12 @@ from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import (
-    BigInteger,
     Column,
     ColumnElement,
     Connection,
     Index,
     MetaData,
     Table,
-    any_,
-    bindparam,
     exists,
     func,
     insert,
@@ -36,7 +33,6 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.selectable import TableValuedAlias
 
 from pmsync import model
@@ -93,23 +89,6 @@ def in_projects(
     """
     chosen = list(project_ids)
     return (column + 0).in_(chosen) if scan else column.in_(chosen)
-
-
-def id_groups(
-    conn: Connection, column: ColumnElement[Any], ids: Sequence[int], size: int
-) -> list[ColumnElement[bool]]:
-    """Return conditions that together pick the rows whose ``column`` is one of ``ids``.
-
-    Run one statement per condition. PostgreSQL takes every id in one array
-    parameter (``= ANY``) and plans one join for all of them: statements of a
-    few thousand ids each had it scan the joined table once per statement.
-    SQLite gets ``IN`` lists of ``size`` ids (it binds each one, up to 32,766).
-    """
-    if not ids:
-        return []
-    if conn.dialect.name == "postgresql":
-        return [column == any_(bindparam("ids", list(ids), type_=ARRAY(BigInteger)))]
-    return [column.in_(part) for part in chunked(ids, size)]
 
 
 def fetch_array(conn: Connection, statement: Any, dtype: np.dtype[Any]) -> np.ndarray:

@@ -3,7 +3,7 @@
 A few queries for the whole portfolio, whatever its size: the open scope items
 (status category after the status maps, assignee resolved to a person), their
 milestone memberships, and the status history of the open items whose age
-reads it (by their ids: ``plan.sql.id_groups``). A PM
+reads it (``_ages_read``). A PM
 recognises a *blocked* item by its status (``Blocked``, ``On hold: blocked``),
 a ``blocked`` label or Jira's flag (the ``flagged`` field); it has been blocked
 since it entered that status (for a label or a flag, which keep no history,
@@ -23,13 +23,14 @@ from datetime import datetime
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Connection, Text, and_, func, select, type_coerce
+from sqlalchemy import ColumnElement, Connection, Text, and_, func, or_, select, type_coerce
 
 from pmsync import model
 from pmsync.config import Config
 from pmsync.plan.frames import MEMBERSHIP, category_of, counts_as_scope, epoch_seconds
-from pmsync.plan.sql import fetch_array, fetch_tuples, id_groups, in_projects, most_projects
+from pmsync.plan.sql import fetch_array, fetch_tuples, in_projects, most_projects
 from pmsync.rules.facts import ItemFact
+from pmsync.upsert import chunked
 
 BLOCKED_WORDS = ("blocked", "impediment", "on hold")
 _BLOCKED_STATUS = re.compile("|".join(map(re.escape, BLOCKED_WORDS)))
@@ -258,12 +259,8 @@ def with_ages(
         return items
     wi, ch = model.table_of(model.WorkItem), model.table_of(model.WorkItemChange)
     categories = StatusCategories(conn, config)
-    # The history of the items whose age reads it (in progress, or blocked by their
-    # status), looked up by their ids: a twentieth of the items at portfolio scale,
-    # where reading every status change to find theirs took ten times as long.
-    read = sorted(i for i in wanted if items[i].in_progress or _status_blocked(items[i]))
     rows: list[tuple[Any, ...]] = []
-    for these in id_groups(conn, wi.c.id, read, _IDS_PER_QUERY):
+    for these in _ages_read(conn, config, items, wanted):
         rows += fetch_tuples(
             conn,
             select(
@@ -278,11 +275,7 @@ def with_ages(
                 wi,
                 and_(wi.c.source_id == ch.c.source_id, wi.c.external_id == ch.c.item_external_id),
             )
-            .where(
-                these,
-                ch.c.field == "status",
-                ch.c.deleted_at.is_(None),
-            )
+            .where(these, ch.c.field == "status", ch.c.deleted_at.is_(None))
             .order_by(wi.c.id, ch.c.at, ch.c.id),
         )
     started: dict[int, int] = {}
@@ -321,8 +314,42 @@ def with_ages(
     return aged
 
 
+def _ages_read(
+    conn: Connection, config: Config, items: Mapping[int, OpenItem], wanted: set[int]
+) -> list[ColumnElement[bool]]:
+    """Return conditions on the work items whose status history the ages read, one a statement.
+
+    Those are the items in progress or blocked by their status. SQLite is
+    asked for them by id, ``_IDS_PER_QUERY`` to a statement: a twentieth of the
+    items at portfolio scale, where reading every status change to find theirs
+    took ten times as long. PostgreSQL is given what makes them so (category
+    and status) and chooses its join by its statistics: lists of ids had it
+    scan the status changes once per list, and one array of every id (``=
+    ANY``) took 150 s at a million items.
+    """
+    wi = model.table_of(model.WorkItem)
+    if conn.dialect.name != "postgresql":
+        read = sorted(i for i in wanted if items[i].in_progress or _status_blocked(items[i]))
+        return [wi.c.id.in_(part) for part in chunked(read, _IDS_PER_QUERY)]
+    project_ids = dict(conn.execute(select(model.Project.key, model.Project.id)).all())
+    source_ids = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
+    category = category_of(config, wi, project_ids, source_ids)
+    chosen = sorted({items[i].project_id for i in wanted})
+    return [
+        and_(
+            in_projects(wi.c.project_id, chosen, scan=most_projects(conn, len(chosen))),
+            wi.c.deleted_at.is_(None),
+            category != "done",  # open items only, and of those only the ones whose
+            or_(  # age reads the history: in progress, or blocked by their status
+                category == "in_progress",
+                *(func.lower(wi.c.status).contains(word) for word in BLOCKED_WORDS),
+            ),
+        )
+    ]
+
+
 _IDS_PER_QUERY = 5_000
-"""Item ids bound in one statement on SQLite (``plan.sql.id_groups``)."""
+"""Item ids bound in one statement on SQLite (it takes at most 32,766 parameters)."""
 
 
 def _days(moment: float, since: int) -> int:
