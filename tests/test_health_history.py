@@ -265,6 +265,29 @@ def test_the_status_history_reaches_the_team_metrics(store: Store, world: Config
     assert loads[("ana", date(2026, 3, 9))] == (4.0, 40.0)
 
 
+def test_an_sqlite_without_unixepoch_reads_the_same_times(
+    store: Store, world: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite before 3.38 has no unixepoch(): the times are read with strftime instead."""
+
+    def measured() -> Any:
+        days = [date(2026, 3, d) for d in (5, 6, 11, 16, 18, 20)]
+        health = load_project_health(store, world, "PAY", as_of=date(2026, 3, 20), now=lambda: NOW)
+        assert health.team is not None
+        team = health.team
+        return (
+            [scope(store, world, d) for d in days],
+            list(team.throughput_by_day.values),
+            team.cycle_time_median_days,
+            sorted((x.person, x.week, x.booked_hours) for x in team.loads),
+            health.project.actual_cost,
+        )
+
+    now = measured()
+    monkeypatch.setattr(store.engine.dialect, "server_version_info", (3, 37, 2))
+    assert measured() == now
+
+
 def test_earned_value_counts_only_what_was_done_and_spent_by_the_status_date(
     store: Store, world: Config
 ) -> None:

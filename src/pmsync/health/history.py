@@ -20,12 +20,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Connection,
     and_,
     case,
-    cast,
     func,
     literal,
     or_,
@@ -34,7 +32,7 @@ from sqlalchemy import (
 
 from pmsync import model
 from pmsync.config import Config
-from pmsync.plan.frames import CATEGORY_CODES, ItemFrame, counts_as_scope
+from pmsync.plan.frames import CATEGORY_CODES, ItemFrame, counts_as_scope, epoch_seconds
 from pmsync.plan.sql import in_projects
 
 STATUS_NAMES = np.array(["todo", "in_progress", "done"])
@@ -46,13 +44,6 @@ DONE_NAMES = frozenset(
 TODO_NAMES = frozenset({"to do", "todo", "open", "new", "backlog", "reopened", "selected"})
 
 Ints = npt.NDArray[np.int64]
-
-
-def epoch_seconds(conn: Connection, column: Any) -> ColumnElement[int]:
-    """Return a stored instant as whole seconds since 1970 (UTC), computed in SQL."""
-    if conn.dialect.name == "postgresql":
-        return cast(func.floor(func.extract("epoch", column)), BigInteger)
-    return cast(func.strftime("%s", column), BigInteger)
 
 
 def _by_name(status: str) -> int:
