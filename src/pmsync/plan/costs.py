@@ -212,18 +212,19 @@ def cost_ledgers(
     name_of = _booked_by(conn, set(zip(columns[4], columns[5], strict=True)))
     names = np.array([name_of[pair] for pair in zip(columns[4], columns[5], strict=True)], object)
     order = np.argsort(project_of, kind="stable")  # each project's worklogs, in the rows' order
-    bounds = np.searchsorted(project_of[order], sorted(ids), side="left")
-    ends = np.searchsorted(project_of[order], sorted(ids), side="right")
+    pids = sorted(ids)
+    bounds = np.searchsorted(project_of[order], pids, side="left")
+    ends = np.searchsorted(project_of[order], pids, side="right")
     other: dict[int, list[tuple]] = defaultdict(list)
     for row in entries:
         other[row[0]].append(tuple(row))
     found: dict[str, CostLedger] = {}
-    for pid, first, last in zip(sorted(ids), bounds.tolist(), ends.tolist(), strict=True):
+    for pid, first, last in zip(pids, bounds.tolist(), ends.tolist(), strict=True):
         rows = order[first:last]
         found[ids[pid]] = _ledger(
             config,
             ids[pid],
-            Booked(days[rows], seconds[rows], deliverable[rows], names[rows]),
+            _Booked(days[rows], seconds[rows], deliverable[rows], names[rows]),
             other[pid],
             roles,
         )
@@ -249,7 +250,7 @@ def _booked_by(conn: Connection, accounts: set[tuple[int, str | None]]) -> dict[
 
 
 @dataclass(frozen=True)
-class Booked:
+class _Booked:
     """One project's worklogs as columns: local day, seconds, deliverable id (-1: none), who."""
 
     days: np.ndarray
@@ -261,7 +262,7 @@ class Booked:
 def _ledger(
     config: Config,
     key: str,
-    booked: Booked,
+    booked: _Booked,
     entries: list[tuple],
     roles: dict[str, str | None],
 ) -> CostLedger:
