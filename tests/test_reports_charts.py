@@ -312,3 +312,66 @@ def test_the_svg_is_what_matplotlibs_own_savefig_writes(config: Config) -> None:
         with matplotlib.rc_context({**drawing._RC, "svg.hashsalt": f"pmsync-{burnup.id}"}):
             fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
         assert drawing._accessible(buffer.getvalue(), burnup.alt, burnup.id) == svg
+
+
+def _marks(svg: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[str]]:
+    """Return a chart's texts (with where each is), its tick marks and its grid lines' heights."""
+    texts = sorted(re.findall(r'<text[^>]*transform="([^"]*)"[^>]*>([^<]*)</text>', svg))
+    ticks = sorted(re.findall(r'<use [^>]*x="([^"]*)" y="([^"]*)"', svg))
+    grid = re.findall(r'<path d="([^"]*)"[^>]*style="[^"]*stroke: #e0e0e0', svg)
+    heights = sorted({y for d in grid for y in re.findall(r"[ML] [\d.]+ ([\d.]+)", d)})
+    return texts, ticks, heights
+
+
+def test_the_axes_marks_are_where_matplotlibs_own_axes_put_them(config: Config) -> None:
+    """pmsync draws the ticks, their labels, the grid and the unit itself (a few artists, not
+    five per tick); a reader sees the marks matplotlib's axes draw, at the same places."""
+    import io
+
+    from matplotlib.dates import date2num
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    from pmsync.reports import charts as drawing
+
+    plan = config.projects["PAY"]
+    (burnup,) = burnup_charts(plan, (row(),), (history(),))
+    fy = fiscal_year_chart(health(config, [("1.1", date(2026, 2, 10), 15000.0)]), plan)
+    days = [AS_OF - timedelta(days=n) for n in range(40, -1, -1)]
+    big = Chart("cost-BIG", "Cost", "Actual cost.", "EUR",
+                (Series("AC", "actual", tuple(Point(d, 32_000.0 * n) for n, d in
+                                              enumerate(days))),))  # fmt: skip
+
+    def with_matplotlibs_axes(chart: Any) -> str:  # ticks, grid and unit as matplotlib draws them
+        settings: Any = {**drawing._RC, "svg.hashsalt": f"pmsync-{chart.id}"}
+        with drawing._settings(settings):
+            fig = Figure(figsize=(6.4, 2.6))
+            drawing._Canvas(fig)
+            ax = fig.add_subplot()
+            fig.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.14)
+            ax.grid(axis="y", color="#e0e0e0", lw=0.6)
+            ax.set_axisbelow(True)
+            ax.yaxis.set_tick_params(tick1On=False)
+            ax.yaxis.set_major_formatter(FuncFormatter(drawing._short))
+            ax.yaxis.set_label_coords(-0.09, 0.5)
+            drawing._draw_series(ax, chart)
+            for marker, label in zip(chart.markers, chart.marker_labels, strict=False):
+                x = float(date2num(marker.day))
+                ax.axvline(x, color="#999999", lw=0.8, ls="-.")
+                ax.annotate(label, (x, 1), xycoords=("data", "axes fraction"), fontsize=7,
+                            ha="left", va="top", rotation=90, color="#555555")  # fmt: skip
+            if chart.level is not None:
+                ax.axhline(chart.level, color=drawing._LEVEL, lw=0.9, ls="--")
+            ax.set_xticks(*drawing._date_ticks(chart))
+            ax.set_title(chart.title, fontsize=9, loc="left")
+            ax.set_ylabel(chart.unit)
+            buffer = io.StringIO()
+            fig.canvas.draw_svg(buffer)  # type: ignore[attr-defined]
+        return buffer.getvalue()
+
+    for chart in (burnup, fy, big):
+        assert isinstance(chart, Chart)
+        ours, theirs = _marks(render_chart(chart)), _marks(with_matplotlibs_axes(chart))
+        texts, ticks, heights = ours
+        assert len(ticks) == 5 and len(heights) >= 4 and chart.unit in [t for _, t in texts]
+        assert ours == theirs, chart.id

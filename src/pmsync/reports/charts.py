@@ -21,8 +21,10 @@ them per renderer, and each SVG gets a new one. The SVG is byte for byte what
 a fresh figure and matplotlib's own ``savefig`` give
 (``tests/test_reports_charts.py`` checks both). Each artist costs more to lay
 out and write than its data, so a chart has few: a throughput chart's bars
-are one outline, not a rectangle each, and the y axis has its grid but no
-tick marks beside it.
+are one outline, not a rectangle each, the y axis has its grid but no tick
+marks beside it, and the axes' marks (ticks, labels, grid, unit) are a few
+artists of pmsync's own (``_Marks``), not matplotlib's five per tick, at the
+places matplotlib's axes would put them (the tests compare).
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, fontManager, get_font
 from matplotlib.lines import Line2D
-from matplotlib.ticker import AutoLocator, FuncFormatter, ScalarFormatter
+from matplotlib.markers import TICKDOWN, MarkerStyle
+from matplotlib.text import Text
+from matplotlib.transforms import ScaledTranslation
 from matplotlib.typing import LineStyleType
 
 from pmsync.reports.facts import Chart, Series
@@ -175,16 +179,112 @@ def _line(
     ax.add_line(Line2D(xs, ys, linestyle=style, color=colour, linewidth=width))
 
 
-def _date_ticks(ax: object, chart: Chart, count: int = 5) -> None:
-    """Put ``count`` evenly spread date labels on the x axis (cheaper than a locator)."""
+_DATES, _VALUES = 5, 12
+"""Labels on the x axis, and the most on the y axis (``AutoLocator``: at most 9 intervals)."""
+
+
+def _date_ticks(chart: Chart, count: int = _DATES) -> tuple[list[float], list[str]]:
+    """Return ``count`` evenly spread dates over the chart's span, as positions and labels."""
     days = [p.day for s in chart.series for p in s.points] + [m.day for m in chart.markers]
     if not days:
-        return
+        return [], []
     first, last = min(days), max(days)
-    span = max((last - first).days, 1)
-    ticks = [first + timedelta(days=round(span * i / (count - 1))) for i in range(count)]
+    span = (last - first).days
+    # a span of a few days has fewer dates than ``count``: each is labelled once
+    ticks = sorted({first + timedelta(days=round(span * i / (count - 1))) for i in range(count)})
     fmt = "%d %b" if span <= 120 else "%b %Y"
-    ax.set_xticks([float(date2num(t)) for t in ticks], [t.strftime(fmt) for t in ticks])  # type: ignore[attr-defined]
+    return [float(date2num(t)) for t in ticks], [t.strftime(fmt) for t in ticks]
+
+
+_TICK = 3.5
+"""A tick mark's length, and the gap between it and its label, in points (matplotlib's)."""
+
+
+class _Marks:
+    """The marks of a figure's axes: dates with tick marks below, values with grid lines beside.
+
+    matplotlib's own axes draw each tick as five artists (mark, grid line, label
+    and the hidden ones of the far side), set up and laid out again on each draw:
+    half of a chart's time. These are the same marks at the same places, with the
+    same values (the y axis's ``AutoLocator``) and labels, as one line of tick
+    marks, one line of grid lines and a text each. They are made with the figure
+    and moved for every chart, as matplotlib keeps its ticks.
+    """
+
+    def __init__(self, ax: Axes) -> None:
+        self.ax = ax
+        points = ax.get_figure(root=True).dpi_scale_trans  # type: ignore[union-attr]
+        along, across = ax.get_xaxis_transform(), ax.get_yaxis_transform()
+        self.below = along + ScaledTranslation(0, -2 * _TICK / 72, points)
+        self.beside = across + ScaledTranslation(-2 * _TICK / 72, 0, points)
+        self.ticks = Line2D(
+            [], [], transform=along, linestyle="None", marker=MarkerStyle(TICKDOWN),
+            markersize=_TICK, markeredgewidth=0.8, color="black", clip_on=False,
+        )  # fmt: skip
+        self.grid = Line2D([], [], transform=across, color="#e0e0e0", linewidth=0.6, zorder=0.5)
+        self.unit = Text(
+            -0.09, 0.5, "", transform=ax.transAxes, rotation=90, rotation_mode="anchor",
+            ha="center", va="bottom", clip_on=False,
+        )  # fmt: skip
+        self.dates: list[Text] = []
+        self.values: list[Text] = []
+        self.artists: set[Any] = set()
+        # ``add_artist``, not ``add_line``: the marks must not widen the data's limits
+        for artist in (self.grid, self.ticks, self.unit):
+            self._add(artist)
+        # All texts made now, before any chart's: a reused figure then draws its artists
+        # in the order a new one does, and the SVG is the same.
+        self._place(self.dates, [((0.0, 0.0), "")] * _DATES)
+        self._place(self.values, [((0.0, 0.0), "")] * _VALUES)
+        self.clear()
+
+    def _add(self, artist: Any) -> None:
+        self.ax.add_artist(artist)
+        self.artists.add(artist)
+
+    def clear(self) -> None:
+        """Show no marks (before the next chart's data limits are computed)."""
+        self.ticks.set_data([], [])
+        self.grid.set_data([], [])
+        for text in [*self.dates, *self.values, self.unit]:
+            text.set_visible(False)
+
+    def draw(self, chart: Chart) -> None:
+        """Place the marks for ``chart``, whose data, markers and level are on the axes."""
+        ax = self.ax
+        xs, labels = _date_ticks(chart)
+        if xs:
+            low, high = ax.get_xlim()
+            if xs[0] < low or xs[-1] > high:  # as ``set_xticks``: the view grows to show them
+                ax.set_xlim(min(low, xs[0]), max(high, xs[-1]))
+            self.ticks.set_data(xs, [0.0] * len(xs))
+        self._place(self.dates, [((x, 0.0), label) for x, label in zip(xs, labels, strict=True)])
+        low, high = sorted(ax.get_ylim())
+        slack = (high - low) * 1e-10  # what matplotlib allows a tick on the view's edge
+        ys = [float(y) for y in ax.yaxis.get_major_locator()() if low - slack <= y <= high + slack]
+        if ys:  # one path: a segment across the axes at each value
+            across = [v for y in ys for v in (y, y, np.nan)]
+            self.grid.set_data([0.0, 1.0, np.nan] * len(ys), across)
+        self._place(self.values, [((0.0, y), _short(y)) for y in ys])
+        self.unit.set_text(_text(chart.unit))
+        self.unit.set_visible(bool(chart.unit))
+
+    def _place(self, texts: list[Text], places: list[tuple[tuple[float, float], str]]) -> None:
+        """Show ``texts`` (dates or values) with these labels at these places; hide the rest."""
+        dates = texts is self.dates
+        while len(texts) < len(places):
+            text = (
+                Text(0, 0, "", transform=self.below, ha="center", va="top", clip_on=False)
+                if dates
+                else Text(0, 0, "", transform=self.beside, ha="right", va="center_baseline",
+                          clip_on=False)
+            )  # fmt: skip
+            self._add(text)
+            texts.append(text)
+        for text, (xy, label) in zip(texts, places, strict=False):
+            text.set_position(xy)
+            text.set_text(label)
+            text.set_visible(True)
 
 
 def _short(value: float, _: object = None) -> str:
@@ -295,34 +395,28 @@ def _axes(width: float, height: float) -> tuple[Figure, Axes]:
     kept: dict[tuple[float, float], tuple[Figure, Axes]] | None = getattr(_figures, "by_size", None)
     if kept is None:
         kept = _figures.by_size = {}
+        _figures.marks = {}
     if (width, height) not in kept:
         fig = Figure(figsize=(width, height))
         _Canvas(fig)
         ax = fig.add_subplot()
         fig.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.14)
-        ax.grid(axis="y", color="#e0e0e0", lw=0.6)
-        ax.set_axisbelow(True)  # the grid behind the bars and lines, not across them
-        # The grid marks each value across the chart: a tick mark beside it adds nothing
-        # to read, and each one is drawn as an artist of its own.
-        ax.yaxis.set_tick_params(tick1On=False)
-        # Short value labels (400k, 1.2M) and the unit at a fixed place beside them:
-        # matplotlib would otherwise measure every tick label on each draw to push the
-        # unit clear of them, and six-digit labels pushed it off the figure.
-        ax.yaxis.set_major_formatter(FuncFormatter(_short))
-        ax.yaxis.set_label_coords(-0.09, 0.5)
-        # The same for the x axis, whose label is empty: its place was measured all the same.
-        ax.xaxis.set_label_coords(0.5, -0.1)
+        # matplotlib's axes draw each tick as five artists: ``_Marks`` draws them instead
+        ax.xaxis.set_visible(False)
+        ax.yaxis.set_visible(False)
         kept[(width, height)] = (fig, ax)
+        _figures.marks[(width, height)] = _Marks(ax)
         return fig, ax
     fig, ax = kept[(width, height)]
+    marks = _figures.marks[(width, height)]
     for artist in [*ax.lines, *ax.patches, *ax.texts, *ax.collections]:
-        artist.remove()
+        if artist not in marks.artists:
+            artist.remove()
+    marks.clear()
     ax.containers.clear()
     ax.relim()
     ax.set_xlim(0, 1, auto=True)  # as a new axes starts: a chart with no data keeps them
     ax.set_ylim(0, 1, auto=True)
-    ax.xaxis.set_major_locator(AutoLocator())
-    ax.xaxis.set_major_formatter(ScalarFormatter())
     return fig, ax
 
 
@@ -347,9 +441,8 @@ def render_chart(chart: Chart, *, width: float = 6.4, height: float = 2.6) -> st
             )
         if chart.level is not None:
             ax.axhline(chart.level, color=_LEVEL, lw=0.9, ls="--")
-        _date_ticks(ax, chart)
+        _figures.marks[(width, height)].draw(chart)
         ax.set_title(_text(chart.title), fontsize=9, loc="left")
-        ax.set_ylabel(_text(chart.unit))
         buffer = io.StringIO()
         fig.canvas.draw_svg(buffer)  # type: ignore[attr-defined]
     return _accessible(buffer.getvalue(), chart.alt, chart.id)
