@@ -59,6 +59,28 @@ def test_one_analysis_gives_the_figures_each_project_gets_when_measured_alone(
     assert len(measured.items) > 0
 
 
+def test_the_status_history_read_by_a_worker_process_gives_the_same_figures(
+    shared: World, synced: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a large store a worker process reads the status history while this one reads on."""
+    from pmsync.health import parallel
+
+    now = shared.box.clock.now
+    here = analyse(synced, shared.config, as_of=shared.today, now=now)
+    taken: list[Any] = []
+    take = parallel.StatusHistoryRead.take
+    monkeypatch.setattr(
+        parallel.StatusHistoryRead, "take", lambda s: taken.append(take(s)) or taken[-1]
+    )
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 0)  # this world counts as large
+    elsewhere = analyse(synced, shared.config, as_of=shared.today, now=now)
+    assert len(taken) == 1 and taken[0] is not None, "the worker process read the history"
+    assert len(taken[0].rows) > 0
+    assert {k: f.as_dict() for k, f in elsewhere.figures.items()} == {
+        k: f.as_dict() for k, f in here.figures.items()
+    }
+
+
 def test_the_rules_from_one_analysis_find_exactly_what_a_check_finds(
     shared: World, synced: Store
 ) -> None:

@@ -17,11 +17,17 @@ from decimal import Decimal
 from typing import Any
 
 from pmsync.config import Config
-from pmsync.health.inputs_from_store import LoadedProject, Stopwatch, Timings, load_inputs
+from pmsync.health.inputs_from_store import (
+    LoadedProject,
+    Stopwatch,
+    Timings,
+    load_inputs,
+    load_items_and_inputs,
+)
 from pmsync.metrics import MetricInputError, MilestoneForecast, ProjectHealth, project_health
 from pmsync.plan.baselines import PlanVariance, plan_variance
 from pmsync.plan.costs import CostLedger
-from pmsync.plan.frames import ItemFrame, load_items
+from pmsync.plan.frames import ItemFrame
 from pmsync.store import Store
 
 
@@ -220,11 +226,9 @@ def analyse(
     ``timings``, if given, receives the wall and CPU seconds per stage (for ``bench/``).
     """
     chosen = sorted(config.projects) if keys is None else sorted(keys)
-    clock = Stopwatch(timings)
-    with store.session(readonly=True) as session:
-        items = load_items(session.connection(), config, chosen)
-    clock.lap("work items (load_items)")
-    loaded = load_inputs(store, config, chosen, as_of=as_of, now=now, timings=timings, items=items)
+    items, loaded = load_items_and_inputs(
+        store, config, chosen, as_of=as_of, now=now, timings=timings
+    )
     clock = Stopwatch(timings)
     problems: dict[str, str] = {}
     found = _measure(store, config, loaded, problems)

@@ -13,6 +13,7 @@ rows cross into Python without a million row objects.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
 from typing import Any
@@ -149,7 +150,14 @@ def _joined(ch: Any, wi: Any) -> Any:
 
 
 def _in_frame(conn: Connection, wi: Any, frame: ItemFrame) -> list[ColumnElement[bool]]:
-    """Return the conditions for an item of the frame's projects, and the join order.
+    """Return the conditions for an item of the frame's projects, and the join order."""
+    return _in_projects(conn, wi, np.unique(frame.project_id).tolist(), len(frame))
+
+
+def _in_projects(
+    conn: Connection, wi: Any, projects: list[int], items: int
+) -> list[ColumnElement[bool]]:
+    """Return the conditions for an item of ``projects`` (holding ``items``), and the join order.
 
     For a few projects SQLite should find their items by ``project_id`` and then
     their history; for most of the store that is a random walk through the wide
@@ -158,11 +166,10 @@ def _in_frame(conn: Connection, wi: Any, frame: ItemFrame) -> list[ColumnElement
     planner not to use the project index, so it takes the second plan; PostgreSQL
     picks its join by its statistics and is left alone.
     """
-    projects = np.unique(frame.project_id).tolist()
     scan = False
-    if conn.dialect.name == "sqlite" and len(frame):
+    if conn.dialect.name == "sqlite" and items:
         total = conn.scalar(select(func.count()).select_from(wi)) or 0
-        scan = 4 * len(frame) >= total
+        scan = 4 * items >= total
     return [
         in_projects(wi.c.project_id, projects, scan=scan),
         wi.c.deleted_at.is_(None),
@@ -170,8 +177,24 @@ def _in_frame(conn: Connection, wi: Any, frame: ItemFrame) -> list[ColumnElement
     ]
 
 
-def status_changes(conn: Connection, config: Config, frame: ItemFrame, since: datetime) -> Ints:
-    """Return (item id, seconds, to code, from code) of the status changes that still matter.
+@dataclass(frozen=True)
+class StatusRows:
+    """The status changes as the database hands them back, before their statuses are categorised.
+
+    ``rows``: (item id, seconds, to status, from status, item's category now, 1 if
+    the change is to the item's status now), statuses numbered by ``spellings``.
+    Plain arrays and lists: they cross from a reading process whole
+    (``pmsync.health.parallel``).
+    """
+
+    rows: Ints
+    spellings: StatusSpellings
+
+
+def read_status_changes(
+    conn: Connection, projects: list[int], items: int, since: datetime
+) -> StatusRows:
+    """Read the status changes of the items of ``projects`` (``items`` of them) that still matter.
 
     Items resolved before ``since`` (the start of the team window) are left out:
     they were done, unchanged, all through the window and at the status date,
@@ -194,10 +217,33 @@ def status_changes(conn: Connection, config: Config, frame: ItemFrame, since: da
             ch.c.field == "status",
             ch.c.deleted_at.is_(None),
             or_(wi.c.resolved_at.is_(None), wi.c.resolved_at >= since),
-            *_in_frame(conn, wi, frame),
+            *_in_projects(conn, wi, projects, items),
         ),
         6,
     )
+    return StatusRows(rows, spellings)
+
+
+def status_changes(
+    conn: Connection,
+    config: Config,
+    frame: ItemFrame,
+    since: datetime,
+    read: StatusRows | None = None,
+) -> Ints:
+    """Return (item id, seconds, to code, from code) of the status changes that still matter.
+
+    ``read``: ``read_status_changes`` of the frame's projects, if read already
+    (elsewhere); otherwise they are read here.
+    """
+    if read is None:
+        read = read_status_changes(conn, np.unique(frame.project_id).tolist(), len(frame), since)
+    spellings, rows = read.spellings, read.rows
+    if len(rows) and len(frame):  # read in another transaction: only the frame's items count
+        known = frame.work_item_id[np.searchsorted(frame.work_item_id, rows[:, 0]) % len(frame)]
+        rows = rows[known == rows[:, 0]]
+    elif not len(frame):
+        rows = rows[:0]
     item, at, to, before, now, same = rows.T
     codes = np.append(spellings.categories(config, to, now, same), -1)  # [-1]: no status
     to_code, from_code = codes[to], codes[before]

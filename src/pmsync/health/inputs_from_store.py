@@ -47,6 +47,7 @@ from pmsync.health.measure import (
     milestone_scopes,
     pct_complete,
 )
+from pmsync.health.parallel import read_status_history
 from pmsync.health.team import TeamFeed
 from pmsync.health.timelines import items_at
 from pmsync.metrics import (
@@ -147,31 +148,54 @@ def load_inputs(
 
     ``items``: ``load_items`` of exactly ``keys``, if the caller has read them already.
     """
+    return load_items_and_inputs(
+        store, config, keys, as_of=as_of, now=now, timings=timings, items=items
+    )[1]
+
+
+def load_items_and_inputs(
+    store: Store,
+    config: Config,
+    keys: Collection[str],
+    *,
+    as_of: date,
+    now: Callable[[], datetime],
+    timings: Timings | None = None,
+    items: ItemFrame | None = None,
+) -> tuple[ItemFrame, dict[str, LoadedProject]]:
+    """Return the work items of ``keys`` (``load_items``) and their metric inputs at ``as_of``.
+
+    In a large store the status history is read by a worker process meanwhile
+    (``pmsync.health.parallel``); the result is the same.
+    """
     cutoff = status_instant(config, as_of, now)
     calendar = working_calendar(config)
+    since = window_start(config, as_of, calendar)
     clock = Stopwatch(timings)
-    with store.session(readonly=True) as session:
-        conn = session.connection()
-        project = model.table_of(model.Project)
-        projects: list[Any] = list(
-            conn.execute(
-                select(project).where(project.c.key.in_(sorted(keys))).order_by(project.c.key)
-            ).all()
-        )
-        ids = [p.id for p in projects]
-        deliverables = _grouped(conn, model.table_of(model.Deliverable), ids)
-        milestones = _grouped(conn, model.table_of(model.Milestone), ids)
-        sources = dict(conn.execute(select(model.Source.id, model.Source.name)).all())
-        clock.lap("plan tables")
-        frame = items if items is not None else load_items(conn, config, keys)
-        clock.lap("work items (load_items)")
-        since = window_start(config, as_of, calendar)
-        state = items_at(conn, config, frame, cutoff, now(), since)
+    with read_status_history(store, sorted(keys), since) as history_read:
+        with store.session(readonly=True) as session:
+            conn = session.connection()
+            project = model.table_of(model.Project)
+            projects: list[Any] = list(
+                conn.execute(
+                    select(project).where(project.c.key.in_(sorted(keys))).order_by(project.c.key)
+                ).all()
+            )
+            ids = [p.id for p in projects]
+            deliverables = _grouped(conn, model.table_of(model.Deliverable), ids)
+            milestones = _grouped(conn, model.table_of(model.Milestone), ids)
+            sources = dict(conn.execute(select(model.Source.id, model.Source.name)).all())
+            clock.lap("plan tables")
+            frame = items if items is not None else load_items(conn, config, keys)
+            clock.lap("work items (load_items)")
+            ledgers = cost_ledgers(conn, config, keys)
+            clock.lap("cost ledgers")
+        team = TeamFeed.load(store, config, ledgers, as_of, calendar, TEAM_WINDOW_WORKING_DAYS)
+        clock.lap("team: bookings and capacity")
+        with store.session(readonly=True) as session:
+            read = history_read.take()  # the worker's, or None: read here
+            state = items_at(session.connection(), config, frame, cutoff, now(), since, read)
         clock.lap("status and milestone history")
-        ledgers = cost_ledgers(conn, config, keys)
-        clock.lap("cost ledgers")
-    team = TeamFeed.load(store, config, ledgers, as_of, calendar, TEAM_WINDOW_WORKING_DAYS)
-    clock.lap("team: bookings and capacity")
     progress = deliverable_progress(config, frame, state, projects)
     scopes = milestone_scopes(frame, state, sources)
     history = history_by_project(frame, state, config.settings.timezone)
@@ -194,7 +218,7 @@ def load_inputs(
             team,
         )
     clock.lap("inputs per project")
-    return found
+    return frame, found
 
 
 def _grouped(conn: Connection, table: Any, project_ids: list[int]) -> dict[int, list[Any]]:

@@ -26,7 +26,14 @@ import numpy.typing as npt
 from sqlalchemy import Connection
 
 from pmsync.config import Config
-from pmsync.health.history import DONE, TODO, Ints, fix_version_moves, status_changes
+from pmsync.health.history import (
+    DONE,
+    TODO,
+    Ints,
+    StatusRows,
+    fix_version_moves,
+    status_changes,
+)
 from pmsync.plan.frames import ItemFrame
 
 
@@ -78,10 +85,14 @@ def items_at(
     cutoff: datetime,
     now: datetime,
     since: datetime,
+    read: StatusRows | None = None,
 ) -> ItemsAt:
-    """Return the frame's items as they stood at ``cutoff``, with their history since ``since``."""
+    """Return the frame's items as they stood at ``cutoff``, with their history since ``since``.
+
+    ``read``: the frame's status history, if read already (``read_status_changes``).
+    """
     cut = int(cutoff.timestamp())
-    changes = status_changes(conn, config, frame, since)
+    changes = status_changes(conn, config, frame, since, read)
     row = np.searchsorted(frame.work_item_id, changes[:, 0])
     order = np.lexsort((changes[:, 1], row))
     row, at, to_code, from_code = row[order], *changes[order, 1:].T

@@ -20,7 +20,6 @@ projects took 0.75 s, for all 500 projects 2.6 s.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -34,6 +33,7 @@ from sqlalchemy import select
 from pmsync import model
 from pmsync.config import Config
 from pmsync.health.figures import Analysis
+from pmsync.processes import worker_pool
 from pmsync.reports import site
 from pmsync.reports.collect import (
     MetricsSource,
@@ -119,21 +119,13 @@ def _write(out: Path, report: ProjectReport, formats: Sequence[str]) -> list[Pat
 
 
 def _pool(workers: int) -> ProcessPoolExecutor | None:
-    """Return a pool of ``workers`` processes, or None where none can be started.
-
-    Workers come from a fork server that has imported the renderers, never
-    from a fork of this process: the daemon has threads (and database
-    connections) that a forked child must not inherit.
-    """
+    """Return a pool of ``workers`` processes (``pmsync.processes``), or None for fewer than 2."""
     if workers < 2:
         return None
-    try:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["pmsync.reports.site"])
-        return ProcessPoolExecutor(workers, mp_context=context)
-    except (OSError, ValueError, NotImplementedError) as err:
-        log.info("reports rendered in one process: no worker processes (%s)", err)
-        return None
+    pool = worker_pool(workers)
+    if pool is None:
+        log.info("reports rendered in one process: no worker processes")
+    return pool
 
 
 def generate_reports(
