@@ -27,6 +27,7 @@ from pmsync.plan import (
     cost_ledgers,
     load_items,
     plan_variance,
+    plan_variances,
     progress_by_milestone,
     progress_by_source,
     refresh_plan,
@@ -255,6 +256,7 @@ def test_a_baseline_then_a_moved_due_date_shows_the_variance_and_a_flagged_chang
     with store.session(readonly=True) as s:
         variance = plan_variance(s.connection(), "CRM")
         changes = plan_changes(s.connection(), "CRM")
+    assert_variances_read_together_are_those_read_one_by_one(world, store)
     moved = next(m for m in variance.milestones if m.name == name)
     assert (moved.baseline_due, moved.tool_due) == (_day(before), pushed)
     assert moved.tool_shift_days == (pushed - _day(before)).days > 0
@@ -277,6 +279,17 @@ def test_a_baseline_then_a_moved_due_date_shows_the_variance_and_a_flagged_chang
         after = plan_variance(s.connection(), "CRM")
     assert after.unapproved_changes == ()
     assert next(m for m in after.milestones if m.name == name).tool_shift_days == 0
+    assert_variances_read_together_are_those_read_one_by_one(world, store)
+
+
+def assert_variances_read_together_are_those_read_one_by_one(world: World, store: Store) -> None:
+    """The analysis and the rules read every project's variance at once: the same answers."""
+    keys = sorted(world.config.projects)
+    with store.session(readonly=True) as s:
+        each = {key: plan_variance(s.connection(), key) for key in keys}
+        together = plan_variances(s.connection(), [*keys, "NOT-SYNCED"])
+    assert together == each  # the project not in the store is left out
+    assert any(v.baseline is not None for v in together.values())
 
 
 def test_moving_an_item_between_fix_versions_moves_it_between_milestones(

@@ -25,7 +25,7 @@ from pmsync.health.inputs_from_store import (
     load_items_and_inputs,
 )
 from pmsync.metrics import MetricInputError, MilestoneForecast, ProjectHealth, project_health
-from pmsync.plan.baselines import PlanVariance, plan_variance
+from pmsync.plan.baselines import PlanVariance, plan_variances
 from pmsync.plan.costs import CostLedger
 from pmsync.plan.frames import ItemFrame
 from pmsync.store import Store
@@ -273,7 +273,7 @@ def _measure(
     """Return the figures of the loaded projects (refused ones raise, or go to ``problems``)."""
     found = {}
     with store.session(readonly=True) as session:
-        conn = session.connection()
+        variances = plan_variances(session.connection(), list(loaded))
         for key, project in loaded.items():
             try:
                 health = project_health(project.inputs)
@@ -282,5 +282,5 @@ def _measure(
                     raise
                 problems[key] = str(err)
                 continue
-            found[key] = project_figures(project, config, health, plan_variance(conn, key))
+            found[key] = project_figures(project, config, health, variances[key])
     return found

@@ -36,6 +36,7 @@ _EXPORTS = {
     "PlanVariance": "pmsync.plan.baselines",
     "list_baselines": "pmsync.plan.baselines",
     "plan_variance": "pmsync.plan.baselines",
+    "plan_variances": "pmsync.plan.baselines",
     "set_baseline": "pmsync.plan.baselines",
     "RiskEntry": "pmsync.plan.risks",
     "risk_register": "pmsync.plan.risks",

@@ -29,7 +29,7 @@ from pmsync.config import Project as ProjectPlan
 from pmsync.config.meetings import WEEKDAYS
 from pmsync.meetings import CapacityTable, Meeting, load_capacity, load_meetings, project_cadences
 from pmsync.metrics import MetricInputError, ProjectHealth
-from pmsync.plan.baselines import plan_variance
+from pmsync.plan.baselines import plan_variances
 from pmsync.plan.costs import CostLedger, cost_ledgers
 from pmsync.plan.risks import risk_register
 from pmsync.rules.facts import FiscalYearFacts, MilestoneFacts, PersonAway, ProjectFacts
@@ -120,7 +120,8 @@ def gather(
         ledgers = (
             known if known is not None else cost_ledgers(conn, config, list(ids)) if ids else {}
         )
-        stored = {key: _stored(conn, key, ids[key]) for key in ids}
+        variances = plan_variances(conn, list(ids))
+        stored = {key: (variances[key], risk_register(conn, ids[key])) for key in ids}
     leave = _leave_table(store, config, ids, stored, today)
     calendar = _meetings_by_project(store, config, ids)
     by_project: dict[int, list[OpenItem]] = {}
@@ -223,10 +224,6 @@ def _meetings_by_project(
         if meeting.project is not None:
             found[meeting.project].append(meeting)
     return found
-
-
-def _stored(conn: Connection, key: str, project_id: int) -> tuple[Any, list[Any]]:
-    return plan_variance(conn, key), risk_register(conn, project_id)
 
 
 def _milestone_ids(conn: Connection, ids: Mapping[str, int]) -> dict[tuple[str, str], int]:
