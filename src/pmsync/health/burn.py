@@ -48,7 +48,7 @@ class MilestoneBurnup:
 
 
 CHUNK_ITEMS = 20_000
-"""Items whose fix-version history is read in one statement (its IN list stays small)."""
+"""Items whose daily scope history is built at once (each group's arrays stay small)."""
 
 
 def load_burnups(
@@ -74,9 +74,10 @@ def load_portfolio_burnups(
     """Return ``load_burnups`` of every project of ``keys`` in a few statements.
 
     The items of all of them are read at once (or given: ``items``, the
-    ``load_items`` of these projects or more); their fix-version history in
-    groups of projects of about ``CHUNK_ITEMS`` items. A project that starts
-    after ``as_of`` or has no milestone in the store gets ``()``.
+    ``load_items`` of these projects or more), and their fix-version history;
+    the daily scope is built in groups of projects of about ``CHUNK_ITEMS``
+    items. A project that starts after ``as_of`` or has no milestone in the
+    store gets ``()``.
     """
     chosen = sorted(k for k in keys if as_of >= config.projects[k].start)
     found: dict[str, tuple[MilestoneBurnup, ...]] = {k: () for k in keys}
@@ -104,9 +105,10 @@ def load_portfolio_burnups(
             else load_items(conn, config, sorted(rows))
         )
         moves = fix_version_moves(conn, frame, after=-1)  # all of theirs, in one read
-        for group in _groups(frame, sorted(rows), ids):
+        groups = _groups(frame, sorted(rows), ids)
+        parts = frame.parts([[ids[k] for k in group] for group in groups])
+        for group, own in zip(groups, parts, strict=True):
             first = min(config.projects[k].start for k in group)
-            own = frame.of_projects([ids[k] for k in group])
             series = scope_history(
                 conn,
                 own,

@@ -15,7 +15,7 @@ deliverable or milestone itself). Both are left out here, in one place.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -102,21 +102,49 @@ class ItemFrame:
         keep = np.isin(self.project_id, list(project_ids))
         if keep.all():
             return self
-        renumber = np.cumsum(keep) - 1
-        member = keep[self.member_row] if len(self.member_row) else np.zeros(0, bool)
-        return ItemFrame(
-            work_item_id=self.work_item_id[keep],
-            project_id=self.project_id[keep],
-            deliverable_id=self.deliverable_id[keep],
-            source_id=self.source_id[keep],
-            category=self.category[keep],
-            story_points=self.story_points[keep],
-            estimate_seconds=self.estimate_seconds[keep],
-            created_at=self.created_at[keep],
-            resolved_at=self.resolved_at[keep],
-            milestone_id=self.milestone_id[member],
-            member_row=renumber[self.member_row[member]],
-        )
+        return self.parts([project_ids])[0]
+
+    def parts(self, groups: Sequence[Collection[int]]) -> list[ItemFrame]:
+        """Return the items of each group of project ids as a frame of its own, in one pass.
+
+        The same frames ``of_projects`` gives for each group (items and memberships
+        in their order here), without scanning every item once per group: 50
+        groups of a million items took 1.6 s that way.
+        """
+        count = len(self)
+        asked = [np.fromiter(ids, dtype=np.int64) for ids in groups]
+        top = max([int(self.project_id.max(initial=0)), *(int(a.max(initial=0)) for a in asked)])
+        group = np.full(top + 1, -1, dtype=np.int64)
+        for n, ids in enumerate(asked):
+            group[ids] = n  # a project in two groups: the last
+        of_item = group[self.project_id] if count else np.zeros(0, np.int64)
+        item_order = np.argsort(of_item, kind="stable")
+        item_bounds = np.searchsorted(of_item[item_order], np.arange(len(groups) + 1))
+        of_member = of_item[self.member_row] if len(self.member_row) else np.zeros(0, np.int64)
+        member_order = np.argsort(of_member, kind="stable")
+        member_bounds = np.searchsorted(of_member[member_order], np.arange(len(groups) + 1))
+        renumber = np.zeros(count, dtype=np.int64)
+        found = []
+        for n in range(len(groups)):
+            rows = item_order[item_bounds[n] : item_bounds[n + 1]]
+            members = member_order[member_bounds[n] : member_bounds[n + 1]]
+            renumber[rows] = np.arange(len(rows))
+            found.append(
+                ItemFrame(
+                    work_item_id=self.work_item_id[rows],
+                    project_id=self.project_id[rows],
+                    deliverable_id=self.deliverable_id[rows],
+                    source_id=self.source_id[rows],
+                    category=self.category[rows],
+                    story_points=self.story_points[rows],
+                    estimate_seconds=self.estimate_seconds[rows],
+                    created_at=self.created_at[rows],
+                    resolved_at=self.resolved_at[rows],
+                    milestone_id=self.milestone_id[members],
+                    member_row=renumber[self.member_row[members]],
+                )
+            )
+        return found
 
 
 def epoch_seconds(conn: Connection, column: ColumnElement[Any]) -> ColumnElement[Any]:
