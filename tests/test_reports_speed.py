@@ -127,12 +127,21 @@ def test_reports_written_together_in_workers_equal_reports_written_one_by_one(
     monkeypatch.setattr(jobs, "PROJECTS_PER_PASS", (1, 1))
     generate_reports(world.config, world.store, measured, as_of=STATUS_DATE, now=now, workers=2,
                      analysis=analysis)  # fmt: skip
-    assert parts == [keys[1:]]  # the first part, of one project, is collected without a prepare
+    assert parts == []  # parts of one project each (1, 1, then the rest): no shared read
     assert files(measured) == files(one_by_one)
+    monkeypatch.setattr(jobs, "PROJECTS_PER_PASS", (1, 5))
+    again = tmp_path / "measured-again"
+    generate_reports(world.config, world.store, again, as_of=STATUS_DATE, now=now, workers=2,
+                     analysis=analysis)  # fmt: skip
+    assert parts == [keys[1:]]  # the first part, of one project, is collected without a prepare
+    assert files(again) == files(one_by_one)
 
 
 def test_worker_processes_only_pay_for_many_projects() -> None:
     assert jobs._parts(list("abcdefg"), 2, 3) == [["a", "b"], ["c", "d", "e"], ["f", "g"]]
+    assert jobs._parts(list("abcdefghij"), 2, 3, 10) == [["a", "b"], ["c", "d", "e"],
+                                                         list("fghij")]  # fmt: skip
+    assert jobs._parts(list("abc"), 5) == [["a", "b", "c"]]
     assert jobs._parts([], 10, 50) == []
     assert jobs.workers_for(1) == 1
     assert jobs.workers_for(jobs.PARALLEL_FROM - 1) == 1
