@@ -51,6 +51,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, fontManager, get_font
 from matplotlib.lines import Line2D
 from matplotlib.markers import TICKDOWN, MarkerStyle
+from matplotlib.patches import Polygon
 from matplotlib.text import Text
 from matplotlib.transforms import ScaledTranslation
 from matplotlib.typing import LineStyleType
@@ -153,23 +154,30 @@ def _draw_series(ax: Axes, chart: Chart) -> None:
     for s, colour in _lines(chart):
         xs, ys = _days(s.points), [p.value for p in s.points]
         if s.style == "bar":
-            (shape,) = ax.fill(*_bars(xs, ys), color=colour, lw=0)
+            shape = _fill(ax, *_bars(xs, ys), colour)
             shape.sticky_edges.y.append(0)  # bars stand on the axis, as ``bar`` keeps them
         else:
             _line(ax, xs, ys, _DASHES[s.style], colour, 1.6)
     cone = _cone(chart)
     if cone is not None:
         low, high = cone
-        ax.fill(
+        _fill(
+            ax,
             np.concatenate([_days(low.points), _days(high.points)[::-1]]),
             [p.value for p in low.points] + [p.value for p in high.points][::-1],
-            color=COLOURS["cone"],
+            COLOURS["cone"],
             alpha=0.18,
-            lw=0,
         )
         for edge in cone:  # the fan's two edges: the P50 and the P85 line
             _line(ax, _days(edge.points), [p.value for p in edge.points], ":", COLOURS["cone"], 0.9)
     ax.autoscale()  # fit the axes to what was added (``add_line`` leaves them as they were)
+
+
+def _fill(ax: Axes, xs: Any, ys: Any, colour: str, alpha: float | None = None) -> Polygon:
+    """Add a filled outline: what ``ax.fill`` makes, without parsing its arguments."""
+    shape = Polygon(np.column_stack([xs, ys]), closed=True, color=colour, lw=0, alpha=alpha)
+    ax.add_patch(shape)
+    return shape
 
 
 def _line(
