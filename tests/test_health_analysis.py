@@ -59,26 +59,39 @@ def test_one_analysis_gives_the_figures_each_project_gets_when_measured_alone(
     assert len(measured.items) > 0
 
 
-def test_the_status_history_read_by_a_worker_process_gives_the_same_figures(
+def test_what_a_worker_process_reads_beside_gives_the_same_figures_and_findings(
     shared: World, synced: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """In a large store a worker process reads the status history while this one reads on."""
+    """In a large store a worker process reads the status history and the rules' open items
+    while this one reads and measures the rest: the same figures, the same findings."""
     from pmsync.health import parallel
 
     now = shared.box.clock.now
     here = analyse(synced, shared.config, as_of=shared.today, now=now)
-    taken: list[Any] = []
-    take = parallel.StatusHistoryRead.take
-    monkeypatch.setattr(
-        parallel.StatusHistoryRead, "take", lambda s: taken.append(take(s)) or taken[-1]
-    )
+    assert here.open_items is None  # a small store: everything read here
+    taken: list[tuple[str, Any]] = []
+    take = parallel.Pending.take
+
+    def spy(pending: Any) -> Any:
+        taken.append((pending._what, take(pending)))
+        return taken[-1][1]
+
+    monkeypatch.setattr(parallel.Pending, "take", spy)
     monkeypatch.setattr(parallel, "PARALLEL_FROM", 0)  # this world counts as large
     elsewhere = analyse(synced, shared.config, as_of=shared.today, now=now)
-    assert len(taken) == 1 and taken[0] is not None, "the worker process read the history"
-    assert len(taken[0].rows) > 0
+    read = {what: got for what, got in taken if got is not None}
+    assert set(read) == {"status history", "open items"}, "the worker read both"
+    assert len(read["status history"].rows) > 0 and read["open items"].items
+    assert elsewhere.open_items is read["open items"]
     assert {k: f.as_dict() for k, f in elsewhere.figures.items()} == {
         k: f.as_dict() for k, f in here.figures.items()
     }
+    alone = evaluate_rules(synced, shared.config, now)  # reads the open items itself
+    given = evaluate_rules(synced, shared.config, now, health=elsewhere)
+    assert alone, "the generated story trips rules (the slipping and the overspending project)"
+    assert sorted((f.fingerprint, f.summary) for f in given) == sorted(
+        (f.fingerprint, f.summary) for f in alone
+    )
 
 
 def test_the_rules_from_one_analysis_find_exactly_what_a_check_finds(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pmsync.config import Config
 from pmsync.health.inputs_from_store import (
@@ -23,12 +23,18 @@ from pmsync.health.inputs_from_store import (
     Timings,
     load_inputs,
     load_items_and_inputs,
+    window_start,
+    working_calendar,
 )
+from pmsync.health.parallel import reads_beside
 from pmsync.metrics import MetricInputError, MilestoneForecast, ProjectHealth, project_health
 from pmsync.plan.baselines import PlanVariance, plan_variances
 from pmsync.plan.costs import CostLedger
 from pmsync.plan.frames import ItemFrame
 from pmsync.store import Store
+
+if TYPE_CHECKING:
+    from pmsync.rules.items import ItemsRead
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +211,9 @@ class Analysis:
     ledgers: Mapping[str, CostLedger]
     problems: Mapping[str, str]
     """Projects whose plan the metrics refuse, with the reason (no figures for them)."""
+    open_items: ItemsRead | None = None
+    """What the rules read of the open items, read beside the analysis by a worker process
+    in a large store (``pmsync.health.parallel``); None: the rules read them."""
 
     @property
     def health(self) -> dict[str, ProjectHealth]:
@@ -226,13 +235,19 @@ def analyse(
     ``timings``, if given, receives the wall and CPU seconds per stage (for ``bench/``).
     """
     chosen = sorted(config.projects) if keys is None else sorted(keys)
-    items, loaded = load_items_and_inputs(
-        store, config, chosen, as_of=as_of, now=now, timings=timings
-    )
-    clock = Stopwatch(timings)
-    problems: dict[str, str] = {}
-    found = _measure(store, config, loaded, problems)
-    clock.lap("metrics and plan variance")
+    since = window_start(config, as_of, working_calendar(config))
+    with reads_beside(store, chosen) as beside:  # in a large store, a worker reads these
+        history = beside.status_history(since)
+        open_items = beside.open_items(config)  # for the rules, while the metrics are computed
+        items, loaded = load_items_and_inputs(
+            store, config, chosen, as_of=as_of, now=now, timings=timings, history_read=history
+        )
+        clock = Stopwatch(timings)
+        problems: dict[str, str] = {}
+        found = _measure(store, config, loaded, problems)
+        clock.lap("metrics and plan variance")
+        read = open_items.take()
+        clock.lap("open items for the rules (read beside)")
     return Analysis(
         as_of=as_of,
         keys=tuple(chosen),
@@ -240,6 +255,7 @@ def analyse(
         figures=found,
         ledgers={key: project.ledger for key, project in loaded.items()},
         problems=problems,
+        open_items=read,
     )
 
 

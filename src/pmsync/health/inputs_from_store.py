@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Collection
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from time import perf_counter, process_time
@@ -47,7 +48,7 @@ from pmsync.health.measure import (
     milestone_scopes,
     pct_complete,
 )
-from pmsync.health.parallel import read_status_history
+from pmsync.health.parallel import StatusHistoryRead, reads_beside
 from pmsync.health.team import TeamFeed
 from pmsync.health.timelines import items_at
 from pmsync.metrics import (
@@ -162,17 +163,22 @@ def load_items_and_inputs(
     now: Callable[[], datetime],
     timings: Timings | None = None,
     items: ItemFrame | None = None,
+    history_read: StatusHistoryRead | None = None,
 ) -> tuple[ItemFrame, dict[str, LoadedProject]]:
     """Return the work items of ``keys`` (``load_items``) and their metric inputs at ``as_of``.
 
     In a large store the status history is read by a worker process meanwhile
-    (``pmsync.health.parallel``); the result is the same.
+    (``pmsync.health.parallel``; ``history_read``: that read, if the caller started
+    it, from ``window_start``); the result is the same.
     """
     cutoff = status_instant(config, as_of, now)
     calendar = working_calendar(config)
     since = window_start(config, as_of, calendar)
     clock = Stopwatch(timings)
-    with read_status_history(store, sorted(keys), since) as history_read:
+    with ExitStack() as stack:
+        if history_read is None:  # not started by the caller: a worker reads it, if large
+            beside = stack.enter_context(reads_beside(store, sorted(keys)))
+            history_read = beside.status_history(since)
         with store.session(readonly=True) as session:
             conn = session.connection()
             project = model.table_of(model.Project)

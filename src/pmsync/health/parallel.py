@@ -1,4 +1,4 @@
-"""The status history read by a second process while this one reads the rest of the store.
+"""Parts of the store read by a second process while this one reads and measures the rest.
 
 Measuring a portfolio reads the work items, their status history, the cost
 ledgers and the team's bookings, one after the other, on one core. The status
@@ -7,11 +7,15 @@ the analysis' 17 seconds in docs/benchmarks.md, section 6) and needs nothing
 the other reads give but the projects' ids, so when the projects measured
 hold ``PARALLEL_FROM`` work items or more, a worker process reads it
 meanwhile, on the other core, and hands back plain integer arrays
-(``StatusRows``). Where no worker process can start (an in-memory SQLite
-database, no ``forkserver``), or if the worker fails, the history is read
-here as before: the figures are the same either way (the tests compare).
+(``StatusRows``). The worker then reads what the rules read of the open items
+(``pmsync.rules.items.ItemsRead``: the items, their history marks and their
+milestones, everything but the clock), while this process computes the
+metrics; the analysis carries it to the rules (``Analysis.open_items``).
+Where no worker process can start (an in-memory SQLite database, no
+``forkserver``), or if the worker fails, each is read where it is needed, as
+before: the figures and findings are the same either way (the tests compare).
 
-The worker reads in a transaction of its own, as the reads of one analysis
+The worker reads in transactions of its own, as the reads of one analysis
 already were (items, ledgers and bookings each open their own): a sync that
 writes in between can add changes of items this process has not read; those
 are left out (``status_changes`` keeps the frame's items only), and the next
@@ -22,33 +26,40 @@ workers (``pmsync.processes``), never from a fork of this process.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from pmsync import model
+from pmsync.config import Config
 from pmsync.health.history import StatusRows, read_status_changes
 from pmsync.processes import worker_pool
 from pmsync.store import Store
 
+if TYPE_CHECKING:
+    from pmsync.rules.items import ItemsRead
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PARALLEL_FROM = 100_000
 """Work items of the projects measured from which their status history is read by a worker
 process (starting one costs about a second of the other core)."""
 
 
-class StatusHistoryRead:
-    """The status history of some projects, being read elsewhere; ``take`` waits for it."""
+class Pending(Generic[T]):
+    """A read submitted to the worker process; ``take`` waits for it."""
 
-    def __init__(self, submitted: Future[Future[StatusRows]] | None) -> None:
+    def __init__(self, what: str, submitted: Future[Future[T]] | None) -> None:
+        self._what = what
         self._submitted = submitted
 
-    def take(self) -> StatusRows | None:
+    def take(self) -> T | None:
         """Return what the worker read, or None if it was not read elsewhere or the worker failed.
 
         None means: read it here (the worker's error, if any, is logged; reading
@@ -59,29 +70,60 @@ class StatusHistoryRead:
         try:
             return self._submitted.result().result()
         except Exception as err:  # the worker died or could not read: read here instead
-            log.info("status history read here: the worker process failed (%s)", err)
+            log.info("%s read here: the worker process failed (%s)", self._what, err)
             return None
 
 
-@contextmanager
-def read_status_history(
-    store: Store, keys: Sequence[str], since: datetime
-) -> Iterator[StatusHistoryRead]:
-    """Start reading the status history of ``keys`` in a worker process, if they are large.
+StatusHistoryRead = Pending[StatusRows]
 
-    The worker is stopped when the block ends, whether or not its result was taken.
+
+class ReadsBeside:
+    """The worker process of one analysis (or none): reads are run in the order asked."""
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        url: str | None = None,
+        items: int = 0,
+        starter: ThreadPoolExecutor | None = None,
+        pool: Executor | None = None,
+    ) -> None:
+        self._keys, self._url, self._items = list(keys), url, items
+        self._starter, self._pool = starter, pool
+
+    def status_history(self, since: datetime) -> StatusHistoryRead:
+        """Start reading the status history of the projects (``read_status_changes``)."""
+        return self._submit("status history", _read_history, self._items, since)
+
+    def open_items(self, config: Config) -> Pending[ItemsRead]:
+        """Start reading what the rules read of the projects' open items (``read_open_items``)."""
+        return self._submit("open items", _read_open_items, config)
+
+    def _submit(self, what: str, read: Callable[..., T], *args: Any) -> Pending[T]:
+        if self._starter is None or self._pool is None:
+            return Pending(what, None)
+        # Starting the worker waits for the fork server to import what workers run (a second
+        # or more the first time): a thread of this process waits for it, this one reads on.
+        return Pending(
+            what, self._starter.submit(self._pool.submit, read, self._url, self._keys, *args)
+        )
+
+
+@contextmanager
+def reads_beside(store: Store, keys: Sequence[str]) -> Iterator[ReadsBeside]:
+    """Yield a worker process for reads of ``keys`` if they are large, else one that reads here.
+
+    The worker is stopped when the block ends, whether or not its results were taken.
     """
     url = _shared_url(store)
     items = _items_of(store, keys) if url is not None else 0
     pool = worker_pool(1) if items >= PARALLEL_FROM else None
     if pool is None or url is None:
-        yield StatusHistoryRead(None)
+        yield ReadsBeside(keys)
         return
-    # Starting the worker waits for the fork server to import what workers run (a second or
-    # more the first time): a thread of this process waits for it, this one reads on.
-    starter = ThreadPoolExecutor(1, thread_name_prefix="pmsync-history")
+    starter = ThreadPoolExecutor(1, thread_name_prefix="pmsync-reads")
     try:
-        yield StatusHistoryRead(starter.submit(pool.submit, _read, url, list(keys), items, since))
+        yield ReadsBeside(keys, url, items, starter, pool)
     finally:
         starter.shutdown()
         pool.shutdown(cancel_futures=True)
@@ -112,14 +154,33 @@ def _items_of(store: Store, keys: Sequence[str]) -> int:
     return count or 0
 
 
-def _read(url: str, keys: list[str], items: int, since: datetime) -> StatusRows:
+def _read_history(url: str, keys: list[str], items: int, since: datetime) -> StatusRows:
     """Read the status history of the projects ``keys`` (in the worker process)."""
+    with _opened(url) as conn:
+        return read_status_changes(conn, sorted(_project_ids(conn, keys).values()), items, since)
+
+
+def _read_open_items(url: str, keys: list[str], config: Config) -> ItemsRead:
+    """Read what the rules read of the open items of ``keys`` (in the worker process)."""
+    from pmsync.rules.items import read_open_items
+
+    with _opened(url) as conn:
+        return read_open_items(conn, config, _project_ids(conn, keys))
+
+
+@contextmanager
+def _opened(url: str) -> Iterator[Connection]:
     store = Store.open(url, var_dir=Path("."))  # the URL is given: var_dir is not used
     try:
-        project = model.table_of(model.Project)
         with store.session(readonly=True) as session:
-            conn = session.connection()
-            ids: list[int] = list(conn.scalars(select(project.c.id).where(project.c.key.in_(keys))))
-            return read_status_changes(conn, sorted(ids), items, since)
+            yield session.connection()
     finally:
         store.close()
+
+
+def _project_ids(conn: Connection, keys: list[str]) -> dict[str, int]:
+    project = model.table_of(model.Project)
+    rows: Any = conn.execute(
+        select(project.c.key, project.c.id).where(project.c.key.in_(keys))
+    ).all()
+    return dict(rows)

@@ -33,7 +33,7 @@ from pmsync.plan.baselines import plan_variances
 from pmsync.plan.costs import CostLedger, cost_ledgers
 from pmsync.plan.risks import risk_register
 from pmsync.rules.facts import FiscalYearFacts, MilestoneFacts, PersonAway, ProjectFacts
-from pmsync.rules.items import OpenItem, load_memberships, load_open_items, with_ages
+from pmsync.rules.items import ItemsRead, OpenItem, aged, read_open_items
 from pmsync.rules.sources import source_facts, sources_by_project
 from pmsync.store import Store
 
@@ -112,8 +112,9 @@ def gather(
         _metrics(store, config, today, now, health, notes, sorted(ids)) if ids else ({}, None)
     )
     with store.engine.connect() as conn:
-        items = with_ages(conn, config, load_open_items(conn, config, ids), moment)
-        members = load_memberships(conn, items)
+        read = _read_beside(health, today, ids) or read_open_items(conn, config, ids)
+        items = aged(read.items, read.started, read.blocked_at, moment)
+        members = read.members
         milestone_ids = _milestone_ids(conn, ids)
         sources = source_facts(conn, config, moment)
         fed = sources_by_project(conn, config, ids)
@@ -173,6 +174,17 @@ def gather(
             notes=tuple(notes[key]),
         )
     return facts
+
+
+def _read_beside(health: Metrics, today: date, ids: Mapping[str, int]) -> ItemsRead | None:
+    """Return the open items read beside the analysis ``health``, if it is of today and covers
+    these projects (``pmsync.health.Analysis.open_items``); None: read them here."""
+    read = getattr(health, "open_items", None)
+    if not isinstance(health, Measured) or not isinstance(read, ItemsRead):
+        return None
+    if health.as_of != today or not set(ids.values()) <= read.project_ids:
+        return None
+    return read.of_projects(ids.values())
 
 
 def _metrics(

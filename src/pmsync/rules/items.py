@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
@@ -250,13 +250,69 @@ class StatusCategories:
         )
 
 
+@dataclass(frozen=True)
+class ItemsRead:
+    """What the rules read of the open items, before the clock: ``aged`` makes their days.
+
+    ``started``: when each item last entered work in progress; ``blocked_at``:
+    when it entered the status it is in (epoch seconds, for the items whose age
+    reads their history). ``members``: the open items of each milestone.
+    ``project_ids``: the projects read. Read beside a large analysis by a worker
+    process (``pmsync.health.parallel``), and handed to the rules with it.
+    """
+
+    project_ids: frozenset[int]
+    items: dict[int, OpenItem]
+    started: dict[int, int]
+    blocked_at: dict[int, int]
+    members: dict[int, list[int]]
+
+    def of_projects(self, project_ids: Collection[int]) -> ItemsRead:
+        """Return the read of these projects only (all of them read here)."""
+        wanted = frozenset(project_ids)
+        if wanted == self.project_ids:
+            return self
+        items = {i: item for i, item in self.items.items() if item.project_id in wanted}
+        members = {m: [i for i in ids if i in items] for m, ids in self.members.items()}
+        return ItemsRead(
+            wanted,
+            items,
+            {i: at for i, at in self.started.items() if i in items},
+            {i: at for i, at in self.blocked_at.items() if i in items},
+            {m: ids for m, ids in members.items() if ids},
+        )
+
+
+def read_open_items(conn: Connection, config: Config, project_ids: Mapping[str, int]) -> ItemsRead:
+    """Read the open items of the projects, what their ages need, and their milestones."""
+    items = load_open_items(conn, config, project_ids)
+    started, blocked_at = _age_marks(conn, config, items)
+    return ItemsRead(
+        frozenset(project_ids.values()),
+        items,
+        started,
+        blocked_at,
+        load_memberships(conn, items),
+    )
+
+
 def with_ages(
     conn: Connection, config: Config, items: dict[int, OpenItem], now: datetime
 ) -> dict[int, OpenItem]:
     """Return the items with their days blocked and days in progress."""
+    started, blocked_at = _age_marks(conn, config, items)
+    return aged(items, started, blocked_at, now)
+
+
+def _age_marks(
+    conn: Connection, config: Config, items: dict[int, OpenItem]
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Return when each aged item last entered work in progress, and its present status."""
+    started: dict[int, int] = {}
+    blocked_at: dict[int, int] = {}
     wanted = {i for i, item in items.items() if item.in_progress or item.blocked}
     if not wanted:
-        return items
+        return started, blocked_at
     wi, ch = model.table_of(model.WorkItem), model.table_of(model.WorkItemChange)
     categories = StatusCategories(conn, config)
     rows: list[tuple[Any, ...]] = []
@@ -278,8 +334,6 @@ def with_ages(
             .where(these, ch.c.field == "status", ch.c.deleted_at.is_(None))
             .order_by(wi.c.id, ch.c.at, ch.c.id),
         )
-    started: dict[int, int] = {}
-    blocked_at: dict[int, int] = {}
     for item_id, project_id, source_id, at, from_value, to_value in rows:
         item = items.get(item_id)
         if item is None:
@@ -290,10 +344,21 @@ def with_ages(
             started[item_id] = at  # the latest entry into work in progress wins
         if to_value is not None and to_value.lower() == item.fact.status.lower():
             blocked_at[item_id] = at
+    return started, blocked_at
+
+
+def aged(
+    items: dict[int, OpenItem],
+    started: Mapping[int, int],
+    blocked_at: Mapping[int, int],
+    now: datetime,
+) -> dict[int, OpenItem]:
+    """Return the items with their days blocked and in progress at ``now``."""
     aged = dict(items)
     moment = now.timestamp()
-    for item_id in wanted:
-        item = items[item_id]
+    for item_id, item in items.items():
+        if not (item.in_progress or item.blocked):
+            continue
         blocked_since = (blocked_at.get(item_id) if _status_blocked(item) else None) or (
             item.updated_at
         )
