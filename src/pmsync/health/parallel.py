@@ -48,8 +48,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PARALLEL_FROM = 100_000
-"""Work items of the projects measured from which their status history is read by a worker
-process (starting one costs about a second of the other core)."""
+"""Work items of the projects measured from which a worker process reads beside the
+analysis (starting one costs about a second of the other core)."""
 
 
 class Pending(Generic[T]):
