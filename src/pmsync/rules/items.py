@@ -296,14 +296,6 @@ def read_open_items(conn: Connection, config: Config, project_ids: Mapping[str, 
     )
 
 
-def with_ages(
-    conn: Connection, config: Config, items: dict[int, OpenItem], now: datetime
-) -> dict[int, OpenItem]:
-    """Return the items with their days blocked and days in progress."""
-    started, blocked_at = _age_marks(conn, config, items)
-    return aged(items, started, blocked_at, now)
-
-
 def _age_marks(
     conn: Connection, config: Config, items: dict[int, OpenItem]
 ) -> tuple[dict[int, int], dict[int, int]]:
