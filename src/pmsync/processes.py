@@ -1,4 +1,4 @@
-"""Worker processes for the heavy jobs: drawing reports, reading the status history.
+"""Worker processes for the heavy jobs: drawing reports, reading beside an analysis.
 
 Workers come from one fork server that has imported what they run
 (``PRELOAD``), never from a fork of this process: the daemon has threads

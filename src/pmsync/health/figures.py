@@ -236,11 +236,11 @@ def analyse(
     """
     chosen = sorted(config.projects) if keys is None else sorted(keys)
     since = window_start(config, as_of, working_calendar(config))
-    with reads_beside(store, chosen) as beside:  # in a large store, a worker reads these
-        history = beside.status_history(since)
-        open_items = beside.open_items(config)  # for the rules, while the metrics are computed
+    with reads_beside(store, chosen) as beside:  # in a large store, a worker reads these:
+        beside.status_history(since)  # first the history (taken by load_items_and_inputs),
+        open_items = beside.open_items(config)  # then, while the metrics are computed, this
         items, loaded = load_items_and_inputs(
-            store, config, chosen, as_of=as_of, now=now, timings=timings, history_read=history
+            store, config, chosen, as_of=as_of, now=now, timings=timings, beside=beside
         )
         clock = Stopwatch(timings)
         problems: dict[str, str] = {}

@@ -48,7 +48,7 @@ from pmsync.health.measure import (
     milestone_scopes,
     pct_complete,
 )
-from pmsync.health.parallel import StatusHistoryRead, reads_beside
+from pmsync.health.parallel import ReadsBeside, reads_beside
 from pmsync.health.team import TeamFeed
 from pmsync.health.timelines import items_at
 from pmsync.metrics import (
@@ -163,22 +163,22 @@ def load_items_and_inputs(
     now: Callable[[], datetime],
     timings: Timings | None = None,
     items: ItemFrame | None = None,
-    history_read: StatusHistoryRead | None = None,
+    beside: ReadsBeside | None = None,
 ) -> tuple[ItemFrame, dict[str, LoadedProject]]:
     """Return the work items of ``keys`` (``load_items``) and their metric inputs at ``as_of``.
 
     In a large store the status history is read by a worker process meanwhile
-    (``pmsync.health.parallel``; ``history_read``: that read, if the caller started
-    it, from ``window_start``); the result is the same.
+    (``pmsync.health.parallel``; ``beside``: the caller's, for these ``keys``,
+    which may have started the read already); the result is the same.
     """
     cutoff = status_instant(config, as_of, now)
     calendar = working_calendar(config)
     since = window_start(config, as_of, calendar)
     clock = Stopwatch(timings)
     with ExitStack() as stack:
-        if history_read is None:  # not started by the caller: a worker reads it, if large
+        if beside is None:
             beside = stack.enter_context(reads_beside(store, sorted(keys)))
-            history_read = beside.status_history(since)
+        history_read = beside.status_history(since)
         with store.session(readonly=True) as session:
             conn = session.connection()
             project = model.table_of(model.Project)

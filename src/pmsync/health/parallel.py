@@ -90,10 +90,16 @@ class ReadsBeside:
     ) -> None:
         self._keys, self._url, self._items = list(keys), url, items
         self._starter, self._pool = starter, pool
+        self._histories: dict[datetime, StatusHistoryRead] = {}
 
     def status_history(self, since: datetime) -> StatusHistoryRead:
-        """Start reading the status history of the projects (``read_status_changes``)."""
-        return self._submit("status history", _read_history, self._items, since)
+        """Start reading the status history of the projects (``read_status_changes``) since
+        ``since``; asked again for the same ``since``, the read already started."""
+        if since not in self._histories:
+            self._histories[since] = self._submit(
+                "status history", _read_history, self._items, since
+            )
+        return self._histories[since]
 
     def open_items(self, config: Config) -> Pending[ItemsRead]:
         """Start reading what the rules read of the projects' open items (``read_open_items``)."""

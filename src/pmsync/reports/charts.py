@@ -32,7 +32,7 @@ from __future__ import annotations
 import io
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from html import escape
@@ -242,8 +242,8 @@ class _Marks:
             self._add(artist)
         # All texts made now, before any chart's: a reused figure then draws its artists
         # in the order a new one does, and the SVG is the same.
-        self._place(self.dates, [((0.0, 0.0), "")] * _DATES)
-        self._place(self.values, [((0.0, 0.0), "")] * _VALUES)
+        self._place(self.dates, [((0.0, 0.0), "")] * _DATES, self._date)
+        self._place(self.values, [((0.0, 0.0), "")] * _VALUES, self._value)
         self.clear()
 
     def _add(self, artist: Any) -> None:
@@ -266,33 +266,42 @@ class _Marks:
             if xs[0] < low or xs[-1] > high:  # as ``set_xticks``: the view grows to show them
                 ax.set_xlim(min(low, xs[0]), max(high, xs[-1]))
             self.ticks.set_data(xs, [0.0] * len(xs))
-        self._place(self.dates, [((x, 0.0), label) for x, label in zip(xs, labels, strict=True)])
+        dates = [((x, 0.0), label) for x, label in zip(xs, labels, strict=True)]
+        self._place(self.dates, dates, self._date)
         low, high = sorted(ax.get_ylim())
         slack = (high - low) * 1e-10  # what matplotlib allows a tick on the view's edge
         ys = [float(y) for y in ax.yaxis.get_major_locator()() if low - slack <= y <= high + slack]
         if ys:  # one path: a segment across the axes at each value
             across = [v for y in ys for v in (y, y, np.nan)]
             self.grid.set_data([0.0, 1.0, np.nan] * len(ys), across)
-        self._place(self.values, [((0.0, y), _short(y)) for y in ys])
+        self._place(self.values, [((0.0, y), _short(y)) for y in ys], self._value)
         self.unit.set_text(_text(chart.unit))
         self.unit.set_visible(bool(chart.unit))
 
-    def _place(self, texts: list[Text], places: list[tuple[tuple[float, float], str]]) -> None:
-        """Show ``texts`` (dates or values) with these labels at these places; hide the rest."""
-        dates = texts is self.dates
+    def _place(
+        self,
+        texts: list[Text],
+        places: list[tuple[tuple[float, float], str]],
+        make: Callable[[], Text],
+    ) -> None:
+        """Show ``texts`` with these labels at these places (``make`` one more if need be)."""
         while len(texts) < len(places):
-            text = (
-                Text(0, 0, "", transform=self.below, ha="center", va="top", clip_on=False)
-                if dates
-                else Text(0, 0, "", transform=self.beside, ha="right", va="center_baseline",
-                          clip_on=False)
-            )  # fmt: skip
-            self._add(text)
-            texts.append(text)
+            texts.append(make())
+            self._add(texts[-1])
         for text, (xy, label) in zip(texts, places, strict=False):
             text.set_position(xy)
             text.set_text(label)
             text.set_visible(True)
+
+    def _date(self) -> Text:
+        """Return a date label: centred below its tick mark."""
+        return Text(0, 0, "", transform=self.below, ha="center", va="top", clip_on=False)
+
+    def _value(self) -> Text:
+        """Return a value label: right-aligned beside its grid line."""
+        return Text(
+            0, 0, "", transform=self.beside, ha="right", va="center_baseline", clip_on=False
+        )
 
 
 def _short(value: float, _: object = None) -> str:
