@@ -104,3 +104,27 @@ def test_scope_read_as_arrays_is_the_rule_applied_pair_by_pair() -> None:
             assert np.allclose(got.points, expected[1], rtol=0, atol=1e-9), mid
             assert np.array_equal(got.done_items, expected[2]), mid
             assert np.allclose(got.done_points, expected[3], rtol=0, atol=1e-9), mid
+
+
+def test_local_days_are_the_calendar_days_of_the_zone_across_daylight_saving() -> None:
+    """Each instant's day where the team works, through both changes of the clock, asked twice
+    (the second time the zone's offsets are remembered)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    rng = random.Random(5)
+    first = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp())
+    seconds = [first + rng.randrange(2 * 366 * 86400) for _ in range(3000)]
+    # the last hours before and after midnight around each change of the clock
+    for day in ("2026-03-28", "2026-03-29", "2026-10-24", "2026-10-25", "2026-11-01"):
+        midnight = int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp())
+        seconds += [midnight + minutes * 60 for minutes in range(-300, 300, 15)]
+    instants = np.array([*seconds, "NaT"], dtype="datetime64[s]")
+    for zone in ("Europe/Berlin", "America/New_York", "Australia/Sydney", "UTC"):
+        expected = [
+            datetime.fromtimestamp(s, UTC).astimezone(ZoneInfo(zone)).date() for s in seconds
+        ]
+        for _ in range(2):
+            found = local_days(instants, zone)
+            assert found[:-1].astype(object).tolist() == expected, zone
+            assert np.isnat(found[-1])

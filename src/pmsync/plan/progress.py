@@ -272,46 +272,66 @@ def scope_history(
                 member, since = True, max(when, frame.created_at[row])
         if member:
             intervals[mid].append((row, since, never))
-    found = {}
-    for mid in milestone_ids:
+    # Every milestone's spans in one set of arrays (plain memberships, then walked ones),
+    # so the days are counted for all of them at once, not four times per milestone.
+    segments, rows_of, since_of, until_of = [], [], [], []
+    for n, mid in enumerate(milestone_ids):
         lo, hi = np.searchsorted(plain_mid, mid, "left"), np.searchsorted(plain_mid, mid, "right")
         spans = intervals.get(mid, [])
-        rows = np.concatenate([plain_row[lo:hi], np.asarray([s[0] for s in spans], dtype="int64")])
-        since = np.concatenate(
-            [
-                frame.created_at[plain_row[lo:hi]].astype("datetime64[s]"),
-                np.asarray([s[1] for s in spans], dtype="datetime64[s]"),
-            ]
-        )
-        until = np.concatenate(
-            [np.full(hi - lo, never), np.asarray([s[2] for s in spans], dtype="datetime64[s]")]
-        )
-        start, end = local_days(since, timezone), local_days(until, timezone)
-        resolved = local_days(frame.resolved_at[rows], timezone)
-        done = (frame.category[rows] == 2) & ~np.isnat(resolved)
-        points = np.nan_to_num(frame.story_points[rows])
-        found[mid] = ScopeSeries(
-            mid,
-            days,
-            _daily(days, start, end, np.ones(rows.size)).astype("int64"),
-            _daily(days, start, end, points),
-            _daily(
-                days, np.where(done, np.maximum(start, resolved), end), end, np.ones(rows.size)
-            ).astype("int64"),
-            _daily(days, np.where(done, np.maximum(start, resolved), end), end, points),
-        )
-    return found
+        rows_of += [plain_row[lo:hi], np.asarray([s[0] for s in spans], dtype="int64")]
+        since_of += [
+            frame.created_at[plain_row[lo:hi]].astype("datetime64[s]"),
+            np.asarray([s[1] for s in spans], dtype="datetime64[s]"),
+        ]
+        until_of += [np.full(hi - lo, never), np.asarray([s[2] for s in spans], "datetime64[s]")]
+        segments.append(np.full(hi - lo + len(spans), n, dtype=np.int64))
+    count = len(milestone_ids)
+    segment = np.concatenate(segments) if segments else np.zeros(0, np.int64)
+    rows = np.concatenate(rows_of) if rows_of else np.zeros(0, np.int64)
+    since = np.concatenate(since_of) if since_of else np.zeros(0, "datetime64[s]")
+    until = np.concatenate(until_of) if until_of else np.zeros(0, "datetime64[s]")
+    start, end = local_days(since, timezone), local_days(until, timezone)
+    resolved = local_days(frame.resolved_at[rows], timezone)
+    done = (frame.category[rows] == 2) & ~np.isnat(resolved)
+    points = np.nan_to_num(frame.story_points[rows])
+    ones = np.ones(rows.size)
+    finished = np.where(done, np.maximum(start, resolved), end)
+    items = _daily(days, segment, count, start, end, ones).astype("int64")
+    scope_points = _daily(days, segment, count, start, end, points)
+    done_items = _daily(days, segment, count, finished, end, ones).astype("int64")
+    done_points = _daily(days, segment, count, finished, end, points)
+    return {
+        mid: ScopeSeries(mid, days, items[n], scope_points[n], done_items[n], done_points[n])
+        for n, mid in enumerate(milestone_ids)
+    }
 
 
-def _daily(days: np.ndarray, start: np.ndarray, end: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Sum ``weight`` over the spans [start, end) that cover each day (NaT end: open)."""
-    if start.size == 0:
-        return np.zeros(days.size)
-    diff = np.zeros(days.size + 1)
+def _daily(
+    days: np.ndarray,
+    segment: np.ndarray,
+    count: int,
+    start: np.ndarray,
+    end: np.ndarray,
+    weight: np.ndarray,
+) -> np.ndarray:
+    """Sum ``weight`` over the spans [start, end) that cover each day (NaT end: open), per
+    segment: row ``n`` of the result sums the spans whose ``segment`` is ``n`` (``count`` rows).
+
+    Each segment's day-to-day differences are added in the spans' order, the starts
+    before the ends, then summed along the days: per segment, the same sums as
+    counting its spans alone.
+    """
+    if not days.size:
+        return np.zeros((count, 0))
+    width = days.size + 1
     begin = np.clip((start - days[0]).astype("int64"), 0, days.size)
-    open_end = np.isnat(end)
-    stop = np.where(open_end, days.size, np.clip((end - days[0]).astype("int64"), 0, days.size))
+    stop = np.clip((end - days[0]).astype("int64"), 0, days.size)
+    stop[np.isnat(end)] = days.size  # still open
     valid = ~np.isnat(start) & (stop > begin)
-    np.add.at(diff, begin[valid], weight[valid])
-    np.add.at(diff, stop[valid], -weight[valid])
-    return np.cumsum(diff[:-1])
+    base = segment[valid] * width
+    diff = np.bincount(
+        np.concatenate([base + begin[valid], base + stop[valid]]),
+        weights=np.concatenate([weight[valid], -weight[valid]]),
+        minlength=count * width,
+    ).reshape(count, width)
+    return np.cumsum(diff[:, :-1], axis=1)
