@@ -375,3 +375,38 @@ def test_the_axes_marks_are_where_matplotlibs_own_axes_put_them(config: Config) 
         texts, ticks, heights = ours
         assert len(ticks) == 5 and len(heights) >= 4 and chart.unit in [t for _, t in texts]
         assert ours == theirs, chart.id
+
+
+def test_the_labels_drawn_at_once_are_what_a_text_artist_each_draws() -> None:
+    """The axes' labels are one artist with their layout remembered; matplotlib's own text
+    artists, laid out afresh, put the same text at the same places in the same style."""
+    import io
+
+    import matplotlib
+
+    from pmsync.reports import charts as drawing
+
+    days = [AS_OF - timedelta(days=n) for n in range(40, -1, -1)]
+    chart = Chart("cost-LABELS", "Cost $ & <more>", "Actual cost.", "EUR $",
+                  (Series("AC", "actual", tuple(Point(d, 1_500.0 * n) for n, d in
+                                                enumerate(days))),))  # fmt: skip
+    for _ in range(2):  # the second time, every label's layout is remembered
+        svg = render_chart(chart)
+        fig, ax = drawing._figures.by_size[(6.4, 2.6)]  # still holding this chart
+        marks = drawing._figures.marks[(6.4, 2.6)]
+        texts = [t for t in marks.labels.texts() if t.get_visible() and t.get_text()]
+        assert len(texts) >= 8  # the unit, five dates, the values
+        marks.labels.remove()
+        try:
+            for text in texts:
+                ax.add_artist(text)
+            buffer = io.StringIO()
+            with matplotlib.rc_context({**drawing._RC, "svg.hashsalt": f"pmsync-{chart.id}"}):
+                fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+        finally:
+            for text in texts:
+                text.remove()
+                text.set_figure(fig)  # as the labels keep them: drawn by them, not by the axes
+            ax.add_artist(marks.labels)
+        assert drawing._accessible(buffer.getvalue(), chart.alt, chart.id) == svg
+    assert "EUR $" in svg and "Cost $ &amp; &lt;more&gt;" in svg

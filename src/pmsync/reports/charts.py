@@ -24,7 +24,10 @@ out and write than its data, so a chart has few: a throughput chart's bars
 are one outline, not a rectangle each, the y axis has its grid but no tick
 marks beside it, and the axes' marks (ticks, labels, grid, unit) are a few
 artists of pmsync's own (``_Marks``), not matplotlib's five per tick, at the
-places matplotlib's axes would put them (the tests compare).
+places matplotlib's axes would put them (the tests compare). Their labels are
+one artist (``_Labels``) that keeps each label's layout for the process, and the
+renderer keeps each font's style attribute: the same texts in the same font,
+chart after chart, written as matplotlib writes them (the tests compare).
 """
 
 from __future__ import annotations
@@ -43,12 +46,27 @@ import numpy as np
 
 matplotlib.use("Agg")
 
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_mixed import MixedModeRenderer
-from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
+from matplotlib.backends.backend_svg import (
+    FigureCanvasSVG,
+    RendererSVG,
+    _generate_css,
+    _generate_transform,
+    _short_float_fmt,
+)
+from matplotlib.colors import rgb2hex, to_rgba
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties, fontManager, get_font
+from matplotlib.font_manager import (
+    FontManager,
+    FontProperties,
+    font_family_aliases,
+    fontManager,
+    get_font,
+    weight_dict,
+)
 from matplotlib.lines import Line2D
 from matplotlib.markers import TICKDOWN, MarkerStyle
 from matplotlib.patches import Polygon
@@ -204,6 +222,72 @@ def _date_ticks(chart: Chart, count: int = _DATES) -> tuple[list[float], list[st
     return [float(date2num(t)) for t in ticks], [t.strftime(fmt) for t in ticks]
 
 
+_Layout = tuple[str, float, float]
+_layouts: dict[tuple[Any, ...], _Layout] = {}
+"""Each label's line and its offset from its anchor, by text, font, alignment and rotation."""
+
+
+class _Labels(Artist):
+    """The axes' labels (dates, values, unit), drawn as one artist: what each ``Text`` draws.
+
+    matplotlib draws a text artist by laying it out again (lines, metrics, alignment,
+    rotation), then writing it; a chart's dozen labels are the same few texts in the
+    same font chart after chart. This artist draws each visible label as
+    ``Text.draw`` does, with the layout of each text, font, alignment and rotation
+    worked out once per process; the SVG is the same (the tests compare it with
+    matplotlib's own ``savefig``, which draws through ``Text``'s layout).
+    """
+
+    def __init__(self, texts: Callable[[], list[Text]]) -> None:
+        super().__init__()
+        self.texts = texts
+        self.set_zorder(Text.zorder)
+
+    def draw(self, renderer: Any) -> None:
+        if not self.get_visible():
+            return
+        height = renderer.get_canvas_width_height()[1]
+        text: Any  # its layout's private parts are read, as ``Text.draw`` reads them
+        for text in self.texts():
+            if not text.get_visible() or not text.get_text():
+                continue
+            renderer.open_group("text", text.get_gid())
+            line, dx, dy = _layout(text, renderer)
+            posx, posy = text.get_transform().transform((text._x, text._y))
+            gc = renderer.new_gc()
+            gc.set_foreground(to_rgba(text.get_color()), isRGBA=True)
+            gc.set_alpha(text.get_alpha())
+            gc.set_antialiased(text._antialiased)
+            clean, ismath = text._preprocess_math(line)
+            y = dy + posy
+            renderer.draw_text(
+                gc, dx + posx, height - y if renderer.flipy() else y, clean,
+                text.get_fontproperties(), text.get_rotation(), ismath=ismath, mtext=text,
+            )  # fmt: skip
+            gc.restore()
+            renderer.close_group("text")
+        self.stale = False
+
+
+def _layout(text: Text, renderer: Any) -> _Layout:
+    """Return a one-line label's line and its offset from its anchor, as ``Text`` lays it out."""
+    key = (
+        text.get_text(), text.get_fontproperties(), text.get_horizontalalignment(),
+        text.get_verticalalignment(), text.get_rotation(), text.get_rotation_mode(),
+        text.get_figure(root=True).dpi,  # type: ignore[union-attr]
+    )  # fmt: skip
+    found = _layouts.get(key)
+    if found is None:
+        _, info, _ = text._get_layout(renderer)  # type: ignore[attr-defined]
+        if len(info) != 1:
+            raise ValueError(f"an axis label has one line, not {len(info)}: {text.get_text()!r}")
+        ((line, _, (dx, dy)),) = info
+        if len(_layouts) >= 50_000:  # the labels of a few thousand charts: stay bounded
+            _layouts.clear()
+        found = _layouts[(key[0], key[1].copy(), *key[2:])] = (line, dx, dy)
+    return found
+
+
 _TICK = 3.5
 """A tick mark's length, and the gap between it and its label, in points (matplotlib's)."""
 
@@ -234,11 +318,14 @@ class _Marks:
             -0.09, 0.5, "", transform=ax.transAxes, rotation=90, rotation_mode="anchor",
             ha="center", va="bottom", clip_on=False,
         )  # fmt: skip
+        figure: Any = ax.get_figure(root=True)
+        self.unit.set_figure(figure)
         self.dates: list[Text] = []
         self.values: list[Text] = []
+        self.labels = _Labels(lambda: [self.unit, *self.dates, *self.values])
         self.artists: set[Any] = set()
         # ``add_artist``, not ``add_line``: the marks must not widen the data's limits
-        for artist in (self.grid, self.ticks, self.unit):
+        for artist in (self.grid, self.ticks, self.labels):
             self._add(artist)
         # All texts made now, before any chart's: a reused figure then draws its artists
         # in the order a new one does, and the SVG is the same.
@@ -287,7 +374,8 @@ class _Marks:
         """Show ``texts`` with these labels at these places (``make`` one more if need be)."""
         while len(texts) < len(places):
             texts.append(make())
-            self._add(texts[-1])
+            figure: Any = self.ax.get_figure(root=True)
+            texts[-1].set_figure(figure)
         for text, (xy, label) in zip(texts, places, strict=False):
             text.set_position(xy)
             text.set_text(label)
@@ -350,6 +438,96 @@ class _Renderer(RendererSVG):
         if found is None:
             found = _font_heights[prop.copy()] = _font_height(prop)
         return found
+
+    def _draw_text_as_text(
+        self, gc: Any, x: float, y: float, s: str, prop: FontProperties, angle: float,
+        ismath: Any, mtext: Text | None = None,
+    ) -> None:  # fmt: skip
+        """Write a text as matplotlib does, its font's style attribute made once per process.
+
+        matplotlib spells out each text's font (the family list expanded from the
+        settings, quoted and deduplicated) for every text of every chart; here the
+        style of each font, colour and alignment is kept. Mathtext goes to matplotlib.
+        """
+        if ismath:
+            super()._draw_text_as_text(gc, x, y, s, prop, angle, ismath, mtext)
+            return
+        attrib: dict[str, str] = {}
+        rgba = gc.get_rgb()
+        alpha = gc.get_alpha() if gc.get_forced_alpha() else rgba[3]
+        if mtext and (angle == 0 or mtext.get_rotation_mode() == "anchor"):
+            # the anchor point and its alignment, as matplotlib 3.11 writes them
+            ax, ay = mtext.get_transform().transform(mtext.get_unitless_position())
+            ay = self.height - ay
+            angle_rad = np.deg2rad(angle)
+            dir_vert = np.array([np.sin(angle_rad), np.cos(angle_rad)])
+            v_offset = np.dot(dir_vert, [(x - ax), (y - ay)])
+            ax = ax + v_offset * dir_vert[0]
+            ay = ay + v_offset * dir_vert[1]
+            attrib["style"] = _text_style(prop, tuple(rgba), alpha, mtext.get_horizontalalignment())
+            attrib["x"] = _short_float_fmt(ax)
+            attrib["y"] = _short_float_fmt(ay)
+            attrib["transform"] = _generate_transform([("rotate", (-angle, ax, ay))])
+        else:
+            attrib["style"] = _text_style(prop, tuple(rgba), alpha, None)
+            attrib["transform"] = _generate_transform(
+                [("translate", (x, y)), ("rotate", (-angle,))]
+            )
+        self.writer.element("text", s, attrib=attrib)
+
+
+_text_styles: dict[tuple[Any, ...], str] = {}
+_ANCHORS = {"left": "start", "right": "end", "center": "middle"}
+
+
+def _text_style(prop: FontProperties, rgba: Any, alpha: float, ha: str | None) -> str:
+    """Return the ``style`` of a text in this font, colour and alignment (None: unaligned),
+    as matplotlib's SVG renderer writes it (made once per process)."""
+    key = (prop, rgba, alpha, ha)
+    found = _text_styles.get(key)
+    if found is not None:
+        return found
+    font: dict[str, str] = {}
+    if prop.get_style() != "normal":
+        font["font-style"] = prop.get_style()
+    if prop.get_variant() != "normal":
+        font["font-variant"] = prop.get_variant()
+    weight: Any = prop.get_weight()
+    weight = weight_dict.get(weight, weight)
+    if weight != 400:
+        font["font-weight"] = f"{weight}"
+    font["font-size"] = f"{_short_float_fmt(prop.get_size())}px"
+    font["font-family"] = ", ".join(dict.fromkeys(_family_names(prop)))
+    if prop.get_stretch() != "normal":
+        font["font-stretch"] = str(prop.get_stretch())
+    if ha is not None:
+        font["text-anchor"] = _ANCHORS[ha]
+    colour = {}
+    if rgb2hex(rgba) != "#000000":
+        colour["fill"] = rgb2hex(rgba)
+    if alpha != 1:
+        colour["opacity"] = _short_float_fmt(alpha)
+    found = _text_styles[(prop.copy(), rgba, alpha, ha)] = _generate_css({**font, **colour})
+    return found
+
+
+def _family_names(prop: FontProperties) -> Iterator[str]:
+    """Yield the font's family names as matplotlib's SVG renderer lists them (generic names
+    after the configured fonts they stand for; only specific names quoted)."""
+
+    def sans(name: str) -> str:
+        return "sans-serif" if name in ["sans", "sans serif"] else name
+
+    manager: Any = FontManager  # its alias expansion, which the SVG renderer uses, is private
+    for entry in prop.get_family():
+        generic = sans(entry)
+        names = (
+            [sans(n) for n in manager._expand_aliases(generic)]
+            if generic in font_family_aliases
+            else []
+        )
+        for name in [*names, generic]:
+            yield name if name in font_family_aliases else repr(name)
 
 
 def _font_height(prop: FontProperties) -> tuple[Any, Any, Any]:

@@ -25,7 +25,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from pmsync.config import Project as ProjectPlan
-from pmsync.health.burn import MilestoneBurnup, fiscal_year_burn
+from pmsync.health.burn import FiscalYearBurn, MilestoneBurnup, fiscal_year_burn
 from pmsync.metrics.results import ProjectHealth
 from pmsync.metrics.results import Series as MetricSeries
 from pmsync.reports.facts import (
@@ -131,13 +131,16 @@ def _spent_until(curve: MetricSeries, day: date) -> float:
     return float(curve.values[i - 1]) if i else 0.0
 
 
-def budget(h: ProjectHealth, plan: ProjectPlan) -> Budget:
-    """Return spend for the month, fiscal year and life, with the year's and the life's forecast."""
+def budget(h: ProjectHealth, plan: ProjectPlan, fy: FiscalYearBurn | None = None) -> Budget:
+    """Return spend for the month, fiscal year and life, with the year's and the life's forecast.
+
+    ``fy``: ``fiscal_year_burn(h, plan)``, if the caller has it already.
+    """
     ac, status = h.cost_curve.actual_cost, h.status_date
     month_start = status.replace(day=1)
     before = _spent_until(ac, month_start - timedelta(days=1))
     now = _spent_until(ac, status)
-    fy = fiscal_year_burn(h, plan)
+    fy = fy or fiscal_year_burn(h, plan)
     lines = (
         BudgetLine("month", status.strftime("%B %Y"), None, now - before, None),
         BudgetLine("fiscal_year", fy.label, fy.budget, fy.spent_to_date, fy.forecast),
@@ -272,9 +275,14 @@ def burnup_charts(
     return tuple(charts)
 
 
-def fiscal_year_chart(h: ProjectHealth, plan: ProjectPlan) -> Chart | Unavailable:
-    """Return the fiscal year's budget burn: spent, planned, forecast to its end, budget."""
-    fy = fiscal_year_burn(h, plan)
+def fiscal_year_chart(
+    h: ProjectHealth, plan: ProjectPlan, fy: FiscalYearBurn | None = None
+) -> Chart | Unavailable:
+    """Return the fiscal year's budget burn: spent, planned, forecast to its end, budget.
+
+    ``fy``: ``fiscal_year_burn(h, plan)``, if the caller has it already.
+    """
+    fy = fy or fiscal_year_burn(h, plan)
     if not any(fy.planned.values) and not any(fy.spent.values):
         return Unavailable(f"{FY_BURN}: nothing is planned or spent in {fy.label}.")
     money = lambda v: f"{plan.currency} {v:,.0f}"  # noqa: E731
@@ -308,7 +316,9 @@ def fiscal_year_chart(h: ProjectHealth, plan: ProjectPlan) -> Chart | Unavailabl
     )
 
 
-def charts(h: ProjectHealth, plan: ProjectPlan) -> dict[str, tuple[Chart | Unavailable, ...]]:
+def charts(
+    h: ProjectHealth, plan: ProjectPlan, fy: FiscalYearBurn | None = None
+) -> dict[str, tuple[Chart | Unavailable, ...]]:
     """Return the charts drawn from the health: cost curves, fiscal-year burn, throughput."""
     p = h.project
     found: dict[str, tuple[Chart | Unavailable, ...]] = {}
@@ -329,7 +339,7 @@ def charts(h: ProjectHealth, plan: ProjectPlan) -> dict[str, tuple[Chart | Unava
             level_label="EAC",
         ),
     )
-    found["fy-burn"] = (fiscal_year_chart(h, plan),)
+    found["fy-burn"] = (fiscal_year_chart(h, plan, fy),)
     if h.team is not None and h.team.throughput_by_week.days:
         week = h.team.throughput_by_week
         found["throughput"] = (
@@ -354,6 +364,7 @@ class HealthMetrics:
     def __init__(self, loader: Loader | Mapping[str, ProjectHealth]) -> None:
         self._loader = loader
         self._cache: dict[tuple[str, date], ProjectHealth | None] = {}
+        self._years: dict[tuple[str, date], FiscalYearBurn] = {}
 
     def health(self, plan: ProjectPlan, as_of: date) -> ProjectHealth | None:
         """Return the project's health at ``as_of`` (computed once per project and day)."""
@@ -363,6 +374,12 @@ class HealthMetrics:
                 loader.get(plan.key) if isinstance(loader, Mapping) else loader(plan, as_of)
             )
         return self._cache[(plan.key, as_of)]
+
+    def _fiscal_year(self, plan: ProjectPlan, as_of: date, h: ProjectHealth) -> FiscalYearBurn:
+        """Return the fiscal year's burn (the budget table and its chart both show it)."""
+        if (plan.key, as_of) not in self._years:
+            self._years[(plan.key, as_of)] = fiscal_year_burn(h, plan)
+        return self._years[(plan.key, as_of)]
 
     def earned_value(self, plan: ProjectPlan, as_of: date) -> EarnedValue | Unavailable:
         h = self.health(plan, as_of)
@@ -378,10 +395,10 @@ class HealthMetrics:
 
     def budget(self, plan: ProjectPlan, as_of: date) -> Budget | Unavailable:
         h = self.health(plan, as_of)
-        return budget(h, plan) if h else Unavailable(NO_HEALTH)
+        return budget(h, plan, self._fiscal_year(plan, as_of, h)) if h else Unavailable(NO_HEALTH)
 
     def charts(
         self, plan: ProjectPlan, as_of: date
     ) -> Mapping[str, tuple[Chart | Unavailable, ...]]:
         h = self.health(plan, as_of)
-        return charts(h, plan) if h else {}
+        return charts(h, plan, self._fiscal_year(plan, as_of, h)) if h else {}
