@@ -10,7 +10,7 @@ are in ``test_plan_e2e.py``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -328,6 +328,39 @@ def test_status_maps_decide_what_is_done(store: Store, tmp_path: Path) -> None:
         ids = dict(s.execute(select(model.WorkItem.key, model.WorkItem.id)).all())
     # source map: Deployed is done; the project's map wins over the source's for Ready for QA
     assert [by_key[ids[k]] for k in ("PAY-1", "PAY-2", "PAY-3")] == [2, 0, 1]
+
+
+def test_missing_points_estimates_and_resolutions_read_as_not_a_number(
+    store: Store, tmp_path: Path
+) -> None:
+    """What an item lacks reads as NaN or NaT in the frame, never as a number; zeros stay zeros."""
+    done = T0 + timedelta(days=3, hours=5, seconds=7)
+    write(
+        store,
+        "jira",
+        [
+            issue("PAY-1", story_points=5.0, original_estimate_seconds=7200, resolved_at=done,
+                  status="Done", status_category="done"),
+            issue("PAY-2"),
+            issue("PAY-3", story_points=0.0, original_estimate_seconds=0),
+        ],
+    )  # fmt: skip
+    cfg = config(
+        tmp_path,
+        project(deliverables=[{"code": "1", "name": "All", "match": [{"epic": "PAY-40"}]}]),
+    )
+    refresh_plan(store, cfg, clock())
+    with store.session(readonly=True) as s:
+        frame = load_items(s.connection(), cfg, ["PAY"])
+        ids = dict(s.execute(select(model.WorkItem.key, model.WorkItem.id)).all())
+    row = {item: n for n, item in enumerate(frame.work_item_id.tolist())}
+    one, two, three = (row[ids[k]] for k in ("PAY-1", "PAY-2", "PAY-3"))
+    assert (frame.story_points[one], frame.estimate_seconds[one]) == (5.0, 7200.0)
+    assert frame.resolved_at[one] == np.datetime64(done.replace(tzinfo=None), "s")
+    assert np.isnan(frame.story_points[two]) and np.isnan(frame.estimate_seconds[two])
+    assert np.isnat(frame.resolved_at[two]) and np.isnat(frame.resolved_at[three])
+    assert (frame.story_points[three], frame.estimate_seconds[three]) == (0.0, 0.0)
+    assert frame.category[one] == 2 and frame.category[two] == 0
 
 
 def test_cost_is_hours_times_the_rate_valid_that_day(store: Store, tmp_path: Path) -> None:

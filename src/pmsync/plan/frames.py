@@ -27,11 +27,13 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Connection,
+    Float,
     Table,
     and_,
     case,
     cast,
     func,
+    literal,
     not_,
     select,
 )
@@ -173,7 +175,7 @@ def load_items(conn: Connection, config: Config, project_keys: Collection[str]) 
     source_ids = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
     wi = model.table_of(model.WorkItem)
     category = category_of(config, wi, project_ids, source_ids)
-    code = case(*((category == name, n) for name, n in CATEGORY_CODES.items()), else_=0)
+    code = case(CATEGORY_CODES, value=category, else_=0)
     wide = most_projects(conn, len(project_ids))  # then read in id order: no sort
     mine = and_(
         in_projects(wi.c.project_id, project_ids.values(), scan=wide),
@@ -181,9 +183,8 @@ def load_items(conn: Connection, config: Config, project_keys: Collection[str]) 
         counts_as_scope(wi),
     )
 
-    def flag(column: Any) -> Any:
-        return case((column.is_(None), 1), else_=0)
-
+    # NULLs come as values no item has (numpy's NaT for times, -inf for numbers: Jira and
+    # GitHub send finite JSON numbers), not as a flag column each: fewer columns to read.
     rows = fetch_array(
         conn,
         select(
@@ -192,13 +193,10 @@ def load_items(conn: Connection, config: Config, project_keys: Collection[str]) 
             func.coalesce(wi.c.deliverable_id, -1),
             wi.c.source_id,
             code,
-            func.coalesce(wi.c.story_points, 0.0),
-            flag(wi.c.story_points),
-            func.coalesce(wi.c.original_estimate_seconds, 0),
-            flag(wi.c.original_estimate_seconds),
+            func.coalesce(wi.c.story_points, literal(_NONE, Float)),
+            func.coalesce(wi.c.original_estimate_seconds, literal(_NONE, Float)),
             epoch_seconds(conn, wi.c.created_at),
-            func.coalesce(epoch_seconds(conn, wi.c.resolved_at), 0),
-            flag(wi.c.resolved_at),
+            func.coalesce(epoch_seconds(conn, wi.c.resolved_at), literal(_NAT, BigInteger)),
         )
         .where(mine)
         .order_by(wi.c.id),
@@ -216,19 +214,16 @@ def load_items(conn: Connection, config: Config, project_keys: Collection[str]) 
             .where(mine),
             MEMBERSHIP,
         )
-    never = np.datetime64("NaT", "s")
     return ItemFrame(
         work_item_id=rows["id"],
         project_id=rows["project"],
         deliverable_id=rows["deliverable"],
         source_id=rows["source"],
         category=rows["category"],
-        story_points=np.where(rows["points_null"] == 1, np.nan, rows["points"]),
-        estimate_seconds=np.where(rows["estimate_null"] == 1, np.nan, rows["estimate"]),
+        story_points=np.where(rows["points"] == _NONE, np.nan, rows["points"]),
+        estimate_seconds=np.where(rows["estimate"] == _NONE, np.nan, rows["estimate"]),
         created_at=rows["created"].astype("datetime64[s]"),
-        resolved_at=np.where(
-            rows["resolved_null"] == 1, never, rows["resolved"].astype("datetime64[s]")
-        ),
+        resolved_at=rows["resolved"].astype("datetime64[s]"),  # NULL came as NaT
         milestone_id=pairs["milestone"],
         member_row=np.searchsorted(rows["id"], pairs["item"]),
     )
@@ -250,14 +245,13 @@ _ROW = np.dtype(
         ("source", "i8"),
         ("category", "i1"),
         ("points", "f8"),
-        ("points_null", "i1"),
         ("estimate", "f8"),
-        ("estimate_null", "i1"),
         ("created", "i8"),
         ("resolved", "i8"),
-        ("resolved_null", "i1"),
     ]
 )
+_NONE = float("-inf")
+"""What ``load_items`` reads for a missing number (story points, estimate)."""
 MEMBERSHIP = np.dtype([("milestone", "i8"), ("item", "i8")])
 """A milestone membership as ``fetch_array`` reads it: milestone id, work item id."""
 
