@@ -94,6 +94,42 @@ def test_what_a_worker_process_reads_beside_gives_the_same_figures_and_findings(
     )
 
 
+def test_projects_measured_by_the_worker_process_have_the_same_figures(
+    shared: World, synced: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once its reads are done, the worker measures projects from the back of the list while
+    this process measures from the front: each project's figures are the ones measured here."""
+    from pmsync.health import figures, parallel
+
+    now = shared.box.clock.now
+    here = analyse(synced, shared.config, as_of=shared.today, now=now)
+    handed = parallel.ReadsBeside.healths
+    taken: list[int] = []
+
+    def worker_first(beside: Any, chunks: Any) -> Any:
+        futures = handed(beside, chunks)
+        if futures:
+            futures[-1].result(timeout=120)  # the worker has measured the last chunk
+        return futures
+
+    def spy(futures: Any, chunks: Any) -> Any:
+        taken.append(len(futures))
+        return taken_by_worker(futures, chunks)
+
+    taken_by_worker = figures._taken
+    monkeypatch.setattr(parallel.ReadsBeside, "healths", worker_first)
+    monkeypatch.setattr(figures, "_taken", spy)
+    monkeypatch.setattr(figures, "HEALTH_CHUNK", 1)  # a chunk a project
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 0)  # this world counts as large
+    elsewhere = analyse(synced, shared.config, as_of=shared.today, now=now)
+    assert taken and taken[0] >= 1, "the worker measured at least the last project"
+    assert len(shared.config.projects) > 1
+    assert {k: f.as_dict() for k, f in elsewhere.figures.items()} == {
+        k: f.as_dict() for k, f in here.figures.items()
+    }
+    assert list(elsewhere.figures) == list(here.figures)
+
+
 def test_the_rules_from_one_analysis_find_exactly_what_a_check_finds(
     shared: World, synced: Store
 ) -> None:

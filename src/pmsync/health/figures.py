@@ -10,7 +10,9 @@ ledger, to the cent) and are put beside the health here, never recomputed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -26,8 +28,14 @@ from pmsync.health.inputs_from_store import (
     window_start,
     working_calendar,
 )
-from pmsync.health.parallel import reads_beside
-from pmsync.metrics import MetricInputError, MilestoneForecast, ProjectHealth, project_health
+from pmsync.health.parallel import ReadsBeside, project_healths, reads_beside
+from pmsync.metrics import (
+    MetricInputError,
+    MilestoneForecast,
+    ProjectHealth,
+    ProjectInputs,
+    project_health,
+)
 from pmsync.plan.baselines import PlanVariance, plan_variances
 from pmsync.plan.costs import CostLedger
 from pmsync.plan.frames import ItemFrame
@@ -35,6 +43,8 @@ from pmsync.store import Store
 
 if TYPE_CHECKING:
     from pmsync.rules.items import ItemsRead
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +254,7 @@ def analyse(
         )
         clock = Stopwatch(timings)
         problems: dict[str, str] = {}
-        found = _measure(store, config, loaded, problems)
+        found = _measure(store, config, loaded, problems, beside)
         clock.lap("metrics and plan variance")
         read = open_items.take()
         clock.lap("open items for the rules (read beside)")
@@ -285,18 +295,54 @@ def _measure(
     config: Config,
     loaded: Mapping[str, LoadedProject],
     problems: dict[str, str] | None,
+    beside: ReadsBeside | None = None,
 ) -> dict[str, ProjectFigures]:
-    """Return the figures of the loaded projects (refused ones raise, or go to ``problems``)."""
+    """Return the figures of the loaded projects (refused ones raise, or go to ``problems``).
+
+    With ``beside`` (a worker process of a large analysis), the worker measures
+    chunks of projects from the back once its reads are done, while this process
+    measures from the front; the figures are the same.
+    """
+    keys = list(loaded)
+    chunks = [
+        [(key, loaded[key].inputs) for key in keys[start : start + HEALTH_CHUNK]]
+        for start in range(0, len(keys), HEALTH_CHUNK)
+    ]
+    outcome: dict[str, ProjectHealth | str] = {}
+    elsewhere = beside.healths(chunks) if beside is not None else []
+    for n, chunk in enumerate(chunks):
+        if elsewhere and not elsewhere[n].cancel():  # the worker has this one, and the rest
+            outcome.update(_taken(elsewhere[n:], chunks[n:]))
+            break
+        outcome.update(project_healths(chunk))
     found = {}
     with store.session(readonly=True) as session:
-        variances = plan_variances(session.connection(), list(loaded))
-        for key, project in loaded.items():
-            try:
-                health = project_health(project.inputs)
-            except MetricInputError as err:
-                if problems is None:
-                    raise
-                problems[key] = str(err)
-                continue
-            found[key] = project_figures(project, config, health, variances[key])
+        variances = plan_variances(session.connection(), keys)
+    for key, project in loaded.items():
+        health = outcome[key]
+        if isinstance(health, str):  # the metrics refused its inputs
+            if problems is None:
+                project_health(project.inputs)  # raises that refusal here
+                raise MetricInputError(health)
+            problems[key] = health
+            continue
+        found[key] = project_figures(project, config, health, variances[key])
+    return found
+
+
+HEALTH_CHUNK = 20
+"""Projects measured at once by the worker or this process (``_measure``)."""
+
+
+def _taken(
+    futures: list[Future[Any]], chunks: list[list[tuple[str, ProjectInputs]]]
+) -> dict[str, ProjectHealth | str]:
+    """Return the worker's healths of ``chunks``; a chunk the worker failed is measured here."""
+    found: dict[str, ProjectHealth | str] = {}
+    for future, chunk in zip(futures, chunks, strict=True):
+        try:
+            found.update(future.result())
+        except Exception as err:  # the worker died: measured here (a real error raises here)
+            log.info("metrics computed here: the worker process failed (%s)", err)
+            found.update(project_healths(chunk))
     return found

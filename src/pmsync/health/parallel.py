@@ -11,6 +11,11 @@ meanwhile, on the other core, and hands back plain integer arrays
 (``pmsync.rules.items.ItemsRead``: the items, their history marks and their
 milestones, everything but the clock), while this process computes the
 metrics; the analysis carries it to the rules (``Analysis.open_items``).
+Last, it helps with the metrics themselves (``ReadsBeside.healths``): chunks
+of projects' inputs are handed to it, the last chunk first, and it measures
+them from the back of the list once its reads are done while this process
+measures from the front; a chunk it has not started is taken back
+(``Future.cancel``), so neither process waits for the other's share.
 Where no worker process can start (an in-memory SQLite database, no
 ``forkserver``), or if the worker fails, each is read where it is needed, as
 before: the figures and findings are the same either way (the tests compare).
@@ -38,6 +43,7 @@ from sqlalchemy import Connection, func, select
 from pmsync import model
 from pmsync.config import Config
 from pmsync.health.history import StatusRows, read_status_changes
+from pmsync.metrics import MetricInputError, ProjectHealth, ProjectInputs, project_health
 from pmsync.processes import worker_pool
 from pmsync.store import Store
 
@@ -105,6 +111,27 @@ class ReadsBeside:
         """Start reading what the rules read of the projects' open items (``read_open_items``)."""
         return self._submit("open items", _read_open_items, config)
 
+    def healths(self, chunks: Sequence[Sequence[tuple[str, ProjectInputs]]]) -> list[Future[Any]]:
+        """Hand ``chunks`` of projects' metric inputs to the worker, the last chunk first.
+
+        Each future gives ``project_healths`` of its chunk. The worker takes them
+        from the back once its reads are done, while this process measures from the
+        front: a chunk whose future ``cancel`` stops has not reached the worker and
+        is this process's to measure. Without a worker (or if it is gone): [].
+        """
+        if self._starter is None or self._pool is None or not chunks:
+            return []
+        pool = self._pool
+        try:
+            submitted = [
+                self._starter.submit(pool.submit, project_healths, list(chunk)).result()
+                for chunk in reversed(chunks)
+            ]
+        except Exception as err:  # the pool is broken: measured here
+            log.info("metrics computed here: the worker process failed (%s)", err)
+            return []
+        return submitted[::-1]
+
     def _submit(self, what: str, read: Callable[..., T], *args: Any) -> Pending[T]:
         if self._starter is None or self._pool is None:
             return Pending(what, None)
@@ -158,6 +185,19 @@ def _items_of(store: Store, keys: Sequence[str]) -> int:
             select(func.count()).select_from(wi).where(wi.c.project_id.in_(mine))
         )
     return count or 0
+
+
+def project_healths(
+    chunk: list[tuple[str, ProjectInputs]],
+) -> list[tuple[str, ProjectHealth | str]]:
+    """Return each project's health, or why its inputs were refused (in the worker process)."""
+    found: list[tuple[str, ProjectHealth | str]] = []
+    for key, inputs in chunk:
+        try:
+            found.append((key, project_health(inputs)))
+        except MetricInputError as err:
+            found.append((key, str(err)))
+    return found
 
 
 def _read_history(url: str, keys: list[str], items: int, since: datetime) -> StatusRows:
