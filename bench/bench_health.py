@@ -33,7 +33,7 @@ import yaml
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
-from bench.common import show
+from bench.common import LOOP, python_speed, show
 from pmsync import model
 from pmsync.config import Config, load_config
 from pmsync.connectors import load_connectors
@@ -427,6 +427,7 @@ def main() -> None:
             "holidays and leave; "
             + ("reused" if built else f"built in {seconds:.0f} s (not counted)")
         )
+        speed = python_speed()  # the machine's speed now, and again after the analysis
         timings: dict[str, tuple[float, float]] = {}
         started = time.perf_counter()
         health = load_portfolio_health(
@@ -447,6 +448,11 @@ def main() -> None:
             f"{time.perf_counter() - started:>10.2f}"
         )
         analysis(store, config, folder, args, counted, total)
+        print(
+            f"Machine speed: {LOOP:,} additions in pure Python took {speed:.2f} s before the "
+            f"metrics and {python_speed():.2f} s after the reports (best of 3; read the seconds "
+            "above beside it: docs/benchmarks.md, section 6)."
+        )
         store.close()
 
 

@@ -640,8 +640,30 @@ def show(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], note
             md.write(f"\n{note}\n")
 
 
+LOOP = 10_000_000
+"""Additions in ``python_speed``'s loop."""
+
+
+def python_speed(repeat: int = 3) -> float:
+    """Return the best of ``repeat`` timings of a fixed pure-Python loop (``LOOP`` additions), in s.
+
+    Machines of one kind differ by half or more, and one machine by 10-20 % from run
+    to run (docs/benchmarks.md): a table's seconds read beside this figure, taken
+    in the same run, tell the code's speed from the machine's.
+    """
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        total = 0
+        for n in range(LOOP):
+            total += n
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def machine() -> dict[str, str]:
-    """Return the machine the figures come from: cores, CPU, memory, Python, databases."""
+    """Return the machine the figures come from: cores, CPU, memory, Python, databases, and
+    how fast it runs Python now (``python_speed``)."""
     cpu = "?"
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -662,6 +684,7 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "postgresql": "-",
+        "python speed": f"{python_speed():.2f} s for {LOOP:,} additions (best of 3)",
     }
     if pg_available() is None:
         from sqlalchemy import create_engine, text

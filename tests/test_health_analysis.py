@@ -11,6 +11,7 @@ on PostgreSQL.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -97,33 +98,35 @@ def test_what_a_worker_process_reads_beside_gives_the_same_figures_and_findings(
 def test_projects_measured_by_the_worker_process_have_the_same_figures(
     shared: World, synced: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Once its reads are done, the worker measures projects from the back of the list while
-    this process measures from the front: each project's figures are the ones measured here."""
+    """Once its reads are done, the worker measures chunks of projects from the back of the
+    list while this process measures from the front: each project's figures are the same."""
     from pmsync.health import figures, parallel
 
     now = shared.box.clock.now
     here = analyse(synced, shared.config, as_of=shared.today, now=now)
-    handed = parallel.ReadsBeside.healths
-    taken: list[int] = []
+    idle, health = parallel.ReadsBeside.idle, parallel.ReadsBeside.health
+    handed: list[list[str]] = []
 
-    def worker_first(beside: Any, chunks: Any) -> Any:
-        futures = handed(beside, chunks)
-        if futures:
-            futures[-1].result(timeout=120)  # the worker has measured the last chunk
-        return futures
+    def reads_done(beside: Any) -> bool:  # wait for the worker's reads, however long they take
+        for _ in range(1200):
+            if idle(beside):
+                return True
+            time.sleep(0.1)
+        return False
 
-    def spy(futures: Any, chunks: Any) -> Any:
-        taken.append(len(futures))
-        return taken_by_worker(futures, chunks)
+    def spy(beside: Any, chunk: Any) -> Any:
+        handed.append([key for key, _ in chunk])
+        return health(beside, chunk)
 
-    taken_by_worker = figures._taken
-    monkeypatch.setattr(parallel.ReadsBeside, "healths", worker_first)
-    monkeypatch.setattr(figures, "_taken", spy)
+    monkeypatch.setattr(parallel.ReadsBeside, "idle", reads_done)
+    monkeypatch.setattr(parallel.ReadsBeside, "health", spy)
     monkeypatch.setattr(figures, "HEALTH_CHUNK", 1)  # a chunk a project
     monkeypatch.setattr(parallel, "PARALLEL_FROM", 0)  # this world counts as large
     elsewhere = analyse(synced, shared.config, as_of=shared.today, now=now)
-    assert taken and taken[0] >= 1, "the worker measured at least the last project"
-    assert len(shared.config.projects) > 1
+    keys = sorted(shared.config.projects)
+    assert len(keys) > 1 and handed, "the worker measured at least one project"
+    assert handed[0] == [keys[-1]], "from the back of the list"
+    assert len(handed) < len(keys), "this process measured from the front"
     assert {k: f.as_dict() for k, f in elsewhere.figures.items()} == {
         k: f.as_dict() for k, f in here.figures.items()
     }

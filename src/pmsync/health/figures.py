@@ -299,22 +299,29 @@ def _measure(
 ) -> dict[str, ProjectFigures]:
     """Return the figures of the loaded projects (refused ones raise, or go to ``problems``).
 
-    With ``beside`` (a worker process of a large analysis), the worker measures
-    chunks of projects from the back once its reads are done, while this process
-    measures from the front; the figures are the same.
+    With ``beside`` (a worker process of a large analysis), this process measures
+    the projects from the front of the list and, whenever the worker is idle (its
+    reads done, its last chunk measured), hands it the next ``HEALTH_CHUNK`` from
+    the back; the figures are the same.
     """
     keys = list(loaded)
-    chunks = [
-        [(key, loaded[key].inputs) for key in keys[start : start + HEALTH_CHUNK]]
-        for start in range(0, len(keys), HEALTH_CHUNK)
-    ]
     outcome: dict[str, ProjectHealth | str] = {}
-    elsewhere = beside.healths(chunks) if beside is not None else []
-    for n, chunk in enumerate(chunks):
-        if elsewhere and not elsewhere[n].cancel():  # the worker has this one, and the rest
-            outcome.update(_taken(elsewhere[n:], chunks[n:]))
-            break
-        outcome.update(project_healths(chunk))
+    handed: list[tuple[Future[Any], list[tuple[str, ProjectInputs]]]] = []
+    front, back = 0, len(keys)
+    while front < back:
+        if beside is not None and back - front > HEALTH_CHUNK and beside.idle():
+            chunk = [(key, loaded[key].inputs) for key in keys[back - HEALTH_CHUNK : back]]
+            future = beside.health(chunk)
+            if future is None:  # no worker any more: the rest is measured here
+                beside = None
+                continue
+            handed.append((future, chunk))
+            back -= HEALTH_CHUNK
+            continue
+        outcome.update(project_healths([(keys[front], loaded[keys[front]].inputs)]))
+        front += 1
+    for future, chunk in handed:
+        outcome.update(_taken(future, chunk))
     found = {}
     with store.session(readonly=True) as session:
         variances = plan_variances(session.connection(), keys)
@@ -330,19 +337,16 @@ def _measure(
     return found
 
 
-HEALTH_CHUNK = 20
-"""Projects measured at once by the worker or this process (``_measure``)."""
+HEALTH_CHUNK = 10
+"""Projects handed to the worker at once (``_measure``): at most this many are waited for."""
 
 
 def _taken(
-    futures: list[Future[Any]], chunks: list[list[tuple[str, ProjectInputs]]]
+    future: Future[Any], chunk: list[tuple[str, ProjectInputs]]
 ) -> dict[str, ProjectHealth | str]:
-    """Return the worker's healths of ``chunks``; a chunk the worker failed is measured here."""
-    found: dict[str, ProjectHealth | str] = {}
-    for future, chunk in zip(futures, chunks, strict=True):
-        try:
-            found.update(future.result())
-        except Exception as err:  # the worker died: measured here (a real error raises here)
-            log.info("metrics computed here: the worker process failed (%s)", err)
-            found.update(project_healths(chunk))
-    return found
+    """Return the worker's healths of ``chunk``; if the worker failed, they are measured here."""
+    try:
+        return dict(future.result())
+    except Exception as err:  # the worker died: measured here (a real error raises here)
+        log.info("metrics computed here: the worker process failed (%s)", err)
+        return dict(project_healths(chunk))

@@ -11,11 +11,10 @@ meanwhile, on the other core, and hands back plain integer arrays
 (``pmsync.rules.items.ItemsRead``: the items, their history marks and their
 milestones, everything but the clock), while this process computes the
 metrics; the analysis carries it to the rules (``Analysis.open_items``).
-Last, it helps with the metrics themselves (``ReadsBeside.healths``): chunks
-of projects' inputs are handed to it, the last chunk first, and it measures
-them from the back of the list once its reads are done while this process
-measures from the front; a chunk it has not started is taken back
-(``Future.cancel``), so neither process waits for the other's share.
+Last, it helps with the metrics themselves (``ReadsBeside.health``): once its
+reads are done (``idle``), this process hands it a chunk of projects from the
+back of the list at a time while it measures from the front, so neither waits
+for the other's share for longer than one chunk.
 Where no worker process can start (an in-memory SQLite database, no
 ``forkserver``), or if the worker fails, each is read where it is needed, as
 before: the figures and findings are the same either way (the tests compare).
@@ -97,6 +96,10 @@ class ReadsBeside:
         self._keys, self._url, self._items = list(keys), url, items
         self._starter, self._pool = starter, pool
         self._histories: dict[datetime, StatusHistoryRead] = {}
+        self._submitted: list[Future[Future[Any]]] = []
+        """The reads handed to the worker, as the starter thread's futures of the pool's."""
+        self._handed: list[Future[Any]] = []
+        """The chunks of projects handed to it to measure (``health``)."""
 
     def status_history(self, since: datetime) -> StatusHistoryRead:
         """Start reading the status history of the projects (``read_status_changes``) since
@@ -111,35 +114,44 @@ class ReadsBeside:
         """Start reading what the rules read of the projects' open items (``read_open_items``)."""
         return self._submit("open items", _read_open_items, config)
 
-    def healths(self, chunks: Sequence[Sequence[tuple[str, ProjectInputs]]]) -> list[Future[Any]]:
-        """Hand ``chunks`` of projects' metric inputs to the worker, the last chunk first.
+    def idle(self) -> bool:
+        """Tell whether the worker is there and has finished everything handed to it so far."""
+        if self._starter is None or self._pool is None:
+            return False
+        for outer in self._submitted:
+            if not outer.done():
+                return False
+            if outer.exception() is None and not outer.result().done():
+                return False
+        return all(future.done() for future in self._handed)
 
-        Each future gives ``project_healths`` of its chunk. The worker takes them
-        from the back once its reads are done, while this process measures from the
-        front: a chunk whose future ``cancel`` stops has not reached the worker and
-        is this process's to measure. Without a worker (or if it is gone): [].
+    def health(self, chunk: Sequence[tuple[str, ProjectInputs]]) -> Future[Any] | None:
+        """Hand a chunk of projects' metric inputs to the worker (``project_healths``).
+
+        Meant for an idle worker (``idle``), which starts on it at once. None if
+        there is no worker or it is gone: the caller measures the chunk itself.
         """
-        if self._starter is None or self._pool is None or not chunks:
-            return []
-        pool = self._pool
+        if self._starter is None or self._pool is None:
+            return None
         try:
-            submitted = [
-                self._starter.submit(pool.submit, project_healths, list(chunk)).result()
-                for chunk in reversed(chunks)
-            ]
+            future: Future[Any] = self._starter.submit(
+                self._pool.submit, project_healths, list(chunk)
+            ).result()
         except Exception as err:  # the pool is broken: measured here
             log.info("metrics computed here: the worker process failed (%s)", err)
-            return []
-        return submitted[::-1]
+            self._pool = None
+            return None
+        self._handed.append(future)
+        return future
 
     def _submit(self, what: str, read: Callable[..., T], *args: Any) -> Pending[T]:
         if self._starter is None or self._pool is None:
             return Pending(what, None)
         # Starting the worker waits for the fork server to import what workers run (a second
         # or more the first time): a thread of this process waits for it, this one reads on.
-        return Pending(
-            what, self._starter.submit(self._pool.submit, read, self._url, self._keys, *args)
-        )
+        outer = self._starter.submit(self._pool.submit, read, self._url, self._keys, *args)
+        self._submitted.append(outer)
+        return Pending(what, outer)
 
 
 @contextmanager
