@@ -288,7 +288,13 @@ def test_the_daemon_keeps_everything_current_and_can_be_watched(
         )
         issues = world.finished("jira", "issues")
         assert issues[0].created > 0 and all(r.created < issues[0].created for r in issues[1:])
-        assert any(r.not_modified > 0 for r in world.finished("github")[5:]), "no 304s"
+        # later syncs meet unchanged pages: 304s (on a busy machine, a few syncs later)
+        wait_until(
+            lambda: any(r.not_modified > 0 for r in world.finished("github")[5:]),
+            90,
+            "a GitHub sync answered with 304s",
+            daemon,
+        )
 
         assert daemon.get("/healthz")[0] == 200
         ready = daemon.ready()
