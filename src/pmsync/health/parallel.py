@@ -202,7 +202,8 @@ def _items_of(store: Store, keys: Sequence[str]) -> int:
 def project_healths(
     chunk: list[tuple[str, ProjectInputs]],
 ) -> list[tuple[str, ProjectHealth | str]]:
-    """Return each project's health, or why its inputs were refused (in the worker process)."""
+    """Return each project's health, or why its inputs were refused (in the worker process,
+    or in this one for the projects it measures itself)."""
     found: list[tuple[str, ProjectHealth | str]] = []
     for key, inputs in chunk:
         try:

@@ -235,7 +235,10 @@ class _Labels(Artist):
     same font chart after chart. This artist draws each visible label as
     ``Text.draw`` does, with the layout of each text, font, alignment and rotation
     worked out once per process; the SVG is the same (the tests compare it with
-    matplotlib's own ``savefig``, which draws through ``Text``'s layout).
+    matplotlib's own ``savefig``, which draws through ``Text``'s layout). What
+    ``Text.draw`` does for what these labels never have (a link, a clip, a box,
+    path effects, TeX, more than one line) is left out; a label of more lines
+    raises.
     """
 
     def __init__(self, texts: Callable[[], list[Text]]) -> None:
