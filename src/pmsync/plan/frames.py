@@ -282,7 +282,7 @@ def local_days(instants: np.ndarray, timezone: str) -> np.ndarray:
 _NAT = int(np.datetime64("NaT", "s").astype("int64"))
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)  # 7 years of hours of one zone, a few MB
 def _utc_offset(timezone: str, hour: int) -> int:
     """Return ``timezone``'s offset from UTC, in seconds, at ``hour`` (seconds since 1970)."""
     offset = datetime.fromtimestamp(hour, UTC).astimezone(ZoneInfo(timezone)).utcoffset()
