@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from html import escape
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import matplotlib
 import numpy as np
@@ -308,7 +308,8 @@ class _Marks:
 
     def __init__(self, ax: Axes) -> None:
         self.ax = ax
-        points = ax.get_figure(root=True).dpi_scale_trans  # type: ignore[union-attr]
+        self.figure = cast(Figure, ax.get_figure(root=True))  # the labels draw for it, not the axes
+        points = self.figure.dpi_scale_trans
         along, across = ax.get_xaxis_transform(), ax.get_yaxis_transform()
         self.below = along + ScaledTranslation(0, -2 * _TICK / 72, points)
         self.beside = across + ScaledTranslation(-2 * _TICK / 72, 0, points)
@@ -321,8 +322,7 @@ class _Marks:
             -0.09, 0.5, "", transform=ax.transAxes, rotation=90, rotation_mode="anchor",
             ha="center", va="bottom", clip_on=False,
         )  # fmt: skip
-        figure: Any = ax.get_figure(root=True)
-        self.unit.set_figure(figure)
+        self.unit.set_figure(self.figure)
         self.dates: list[Text] = []
         self.values: list[Text] = []
         self.labels = _Labels(lambda: [self.unit, *self.dates, *self.values])
@@ -377,8 +377,7 @@ class _Marks:
         """Show ``texts`` with these labels at these places (``make`` one more if need be)."""
         while len(texts) < len(places):
             texts.append(make())
-            figure: Any = self.ax.get_figure(root=True)
-            texts[-1].set_figure(figure)
+            texts[-1].set_figure(self.figure)
         for text, (xy, label) in zip(texts, places, strict=False):
             text.set_position(xy)
             text.set_text(label)
