@@ -203,16 +203,22 @@ def test_before_the_project_starts_the_burn_up_says_so(config: Config, store: St
     assert "the project starts on 2026-01-05, after the status date" in burnup.reason
 
 
-def test_a_chart_drawn_after_others_is_the_chart_drawn_on_a_fresh_figure(config: Config) -> None:
-    """Each thread reuses one figure; what one chart leaves on it never reaches the next."""
-    import threading
-
+def _three_kinds(config: Config) -> tuple[Chart | Unavailable, Chart | Unavailable, Chart]:
+    """Return a burn-up with its cone, a fiscal-year burn with its budget, and weekly bars."""
     plan = config.projects["PAY"]
     (burnup,) = burnup_charts(plan, (row(),), (history(),))
     fy = fiscal_year_chart(health(config, [("1.1", date(2026, 2, 10), 15000.0)]), plan)
     weeks = tuple(Point(AS_OF - timedelta(weeks=n), float(n % 4)) for n in range(8, -1, -1))
     bars = Chart("throughput-PAY", "Throughput", "Items done per week.", "items",
                  (Series("done", "bar", weeks),))  # fmt: skip
+    return burnup, fy, bars
+
+
+def test_a_chart_drawn_after_others_is_the_chart_drawn_on_a_fresh_figure(config: Config) -> None:
+    """Each thread reuses one figure; what one chart leaves on it never reaches the next."""
+    import threading
+
+    burnup, fy, bars = _three_kinds(config)
     bare = Chart("bare-PAY", "Nothing drawn yet", "No points.", "EUR", (Series("PV", "plan", ()),),
                  markers=(Point(AS_OF, 0.0),), marker_labels=("status date",))  # fmt: skip
     charts = [burnup, fy, bars, bare]
@@ -230,6 +236,52 @@ def test_a_chart_drawn_after_others_is_the_chart_drawn_on_a_fresh_figure(config:
         for chart in order:
             assert render_chart(chart) == alone[chart.id], chart.id
     assert "<rect" in legend(bars) and legend(bare) == ""  # PV has no points to name
+
+
+def test_the_view_fits_the_data_as_matplotlibs_own_plot_fill_and_bar_fit_it(
+    config: Config,
+) -> None:
+    """pmsync adds a chart's lines and fills with their limits known, not searched for in
+    their paths: the view must be the one ``plot``, ``fill``, ``bar``, ``axvline`` and
+    ``axhline`` give, or every line would be drawn elsewhere."""
+    import numpy as np
+    from matplotlib.dates import date2num
+    from matplotlib.figure import Figure
+
+    from pmsync.reports import charts as drawing
+
+    burnup, fy, bars = _three_kinds(config)
+    high = tuple(Point(p.day, 5.0 + p.value) for p in bars.series[0].points[:4])  # not near 0
+    later = Chart("later-PAY", "A marker after the data", "alt", "items",
+                  (Series("done", "actual", high),), markers=(Point(AS_OF, 0.0),),
+                  marker_labels=("status date",), level=12.0)  # fmt: skip
+    for chart in (burnup, fy, bars, later):  # with data: one with none keeps 0 to 1 across
+        assert isinstance(chart, Chart)
+        render_chart(chart)
+        _fig, ax = drawing._figures.by_size[(6.4, 2.6)]  # still holding this chart
+        ours = (ax.get_xlim(), ax.get_ylim())
+        fresh = Figure(figsize=(6.4, 2.6)).add_subplot()
+        for s, _colour in drawing._lines(chart):
+            xs, ys = drawing._days(s.points), [p.value for p in s.points]
+            if s.style == "bar":
+                fresh.bar(xs, ys, width=drawing._BAR_WIDTH)
+            else:
+                fresh.plot(xs, ys)
+        cone = drawing._cone(chart)
+        if cone is not None:
+            low, high = cone
+            xs = np.concatenate([drawing._days(low.points), drawing._days(high.points)[::-1]])
+            fresh.fill(xs, [p.value for p in low.points] + [p.value for p in high.points][::-1])
+            for edge in cone:
+                fresh.plot(drawing._days(edge.points), [p.value for p in edge.points])
+        for marker in chart.markers:
+            fresh.axvline(float(date2num(marker.day)))
+        if chart.level is not None:
+            fresh.axhline(chart.level)
+        fresh.set_xticks(drawing._date_ticks(chart)[0])  # the dates widen the view, as here
+        # matplotlib finds an axvline's x through its transform and back: off by an ulp or so
+        theirs = (fresh.get_xlim(), fresh.get_ylim())
+        assert np.allclose(theirs, ours, rtol=1e-12, atol=0), (chart.id, theirs, ours)
 
 
 def test_weekly_bars_stand_on_the_axis_one_per_week_at_its_value() -> None:
