@@ -104,6 +104,48 @@ def test_a_missing_section_says_why_instead_of_showing_a_number() -> None:
         validate(broken, schema, schema)
 
 
+def test_a_series_points_read_as_any_other_facts_do() -> None:
+    """A series' points skip the generic walk (most of a report's objects are points): the
+    data are the same, for the odd point too (a whole number, an instant, not a number)."""
+    from pmsync.reports import render_json
+    from pmsync.reports.facts import Point, Series
+
+    day = date(2026, 3, 2)
+    odd = Series("AC", "actual", (
+        Point(day, 1 / 3), Point(day, 7), Point(NOW, 2.5), Point(day, float("nan")),  # type: ignore[arg-type]
+        Point(day, -0.0000004),
+    ))  # fmt: skip
+    walked = {name: render_json.to_data(getattr(odd, name)) for name in ("name", "style")}
+    walked["points"] = [
+        {"day": render_json.to_data(p.day), "value": render_json.to_data(p.value)}
+        for p in odd.points
+    ]
+    fast = to_data(odd)
+    assert json.dumps(fast) == json.dumps(walked)
+    assert fast["points"][0] == {"day": "2026-03-02", "value": 0.333333}
+    assert fast["points"][1]["value"] == 7 and type(fast["points"][1]["value"]) is int
+    assert fast["points"][2]["day"] == "2026-03-02T07:00:00Z"
+    assert (
+        to_json(sample_project(3))
+        == json.dumps(_walk(sample_project(3)), indent=2, ensure_ascii=False) + "\n"
+    )
+
+
+def _walk(value: Any) -> Any:
+    """Return the facts as JSON data by the generic walk alone (dataclass fields in order)."""
+    import dataclasses
+
+    from pmsync.reports import render_json
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _walk(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_walk(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _walk(v) for k, v in sorted(value.items())}
+    return render_json.to_data(value)
+
+
 def health() -> ProjectHealth:
     """The metrics of the sample project, computed by pmsync.metrics from fixed inputs."""
     evm = EvmInputs(

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from pmsync.reports.facts import Report
+from pmsync.reports.facts import Point, Report, Series
 
 
 def _instant(value: datetime) -> str:
@@ -38,6 +38,8 @@ def _field_names(cls: type) -> tuple[str, ...] | None:
 
 def to_data(value: Any) -> Any:
     """Return ``value`` (a facts tree) as JSON-ready Python data."""
+    if type(value) is Series:  # most of a report's objects are its charts' points
+        return {"name": value.name, "style": value.style, "points": _points(value.points)}
     names = _field_names(type(value))
     if names is not None:
         return {name: to_data(getattr(value, name)) for name in names}
@@ -52,6 +54,24 @@ def to_data(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_data(v) for k, v in sorted(value.items())}
     return value
+
+
+def _points(points: tuple[Point, ...]) -> list[Any]:
+    """Return a series' points as ``to_data`` does, at a fifth of its cost.
+
+    A report holds about two thousand of them; each one through ``to_data`` was
+    six calls. The same dicts: a date's ISO day, a float rounded, anything else
+    as ``to_data`` makes it (the tests compare both ways).
+    """
+    return [
+        {
+            "day": p.day.isoformat() if type(p.day) is date else to_data(p.day),
+            "value": round(p.value, 6) if type(p.value) is float else to_data(p.value),
+        }
+        if type(p) is Point
+        else to_data(p)
+        for p in points
+    ]
 
 
 def to_json(report: Report, *, indent: int | None = 2) -> str:
