@@ -23,6 +23,7 @@ from pmsync.config import Config, load_config
 from pmsync.connectors import load_connectors
 from pmsync.health import analyse, burn, load_burnups, load_portfolio_burnups
 from pmsync.plan import refresh_plan
+from pmsync.records import Page, WorkItemChange
 from pmsync.reports import jobs
 from pmsync.reports.jobs import generate_reports
 from pmsync.sandbox.app import Sandbox
@@ -52,6 +53,38 @@ class World:
         )
         assert report.ok, [(r.source, r.stream, r.error) for r in report.results if r.error]
         refresh_plan(self.store, self.config, self.box.clock.now)
+        self.move_between_versions()
+
+    def move_between_versions(self) -> None:
+        """Give an item of each project a fix-version history: moved in from another version."""
+        sm, mi, wi = model.SourceMilestone, model.MilestoneItem, model.WorkItem
+        with self.store.session(readonly=True) as s:
+            jira = s.scalar(select(model.Source.id).where(model.Source.name == "jira"))
+            versions = s.execute(
+                select(sm.container, sm.external_id, sm.milestone_id)
+                .where(sm.milestone_id.is_not(None), sm.source_id == jira)
+                .order_by(sm.container, sm.external_id)
+            ).all()
+            held = s.execute(
+                select(wi.container, wi.external_id, mi.milestone_id)
+                .join(mi, mi.work_item_id == wi.id)
+                .where(wi.source_id == jira)
+                .order_by(wi.container, wi.external_id)
+            ).all()
+        changes: list[WorkItemChange] = []
+        for container in sorted({v.container for v in versions}):
+            own = [v for v in versions if v.container == container]
+            item = next(h for h in held if h.container == container)
+            now_in = next(v.external_id for v in own if v.milestone_id == item.milestone_id)
+            before = next(v.external_id for v in own if v.milestone_id != item.milestone_id)
+            when = CLOCK - timedelta(days=9)
+            changes += [
+                WorkItemChange(f"mv-{item.external_id}-1", item.external_id, when,
+                               "fix_version", before, None),
+                WorkItemChange(f"mv-{item.external_id}-2", item.external_id, when,
+                               "fix_version", None, now_in),
+            ]  # fmt: skip
+        self.store.write_page("jira", "test", Page(changes), None)
 
     def close(self) -> None:
         self.store.close()
@@ -83,6 +116,16 @@ def test_the_burn_ups_of_all_projects_at_once_are_each_projects_own(
         monkeypatch.setattr(burn, "CHUNK_ITEMS", chunk)
         together = load_portfolio_burnups(world.store, world.config, keys, as_of=STATUS_DATE)
         assert together == alone
+    # the report job reads the fix-version history once for all its parts
+    moves = burn.read_fix_version_moves(world.store, keys)
+    assert len(moves) and len(set(moves[:, 0].tolist())) > 1  # items moved between versions
+    for part in ([keys[0]], keys[1:]):
+        given = load_portfolio_burnups(world.store, world.config, part, as_of=STATUS_DATE,
+                                       moves=moves)  # fmt: skip
+        assert given == {k: alone[k] for k in part}
+    unmoved = load_portfolio_burnups(world.store, world.config, keys, as_of=STATUS_DATE,
+                                     moves=moves[:0])  # fmt: skip
+    assert all(unmoved[k] != alone[k] for k in keys)  # each project's history has a move
 
 
 def test_reports_written_together_in_workers_equal_reports_written_one_by_one(

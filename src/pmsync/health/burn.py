@@ -24,12 +24,12 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pmsync import model
 from pmsync.config import Config
 from pmsync.config import Project as ProjectPlan
-from pmsync.health.history import fix_version_moves
+from pmsync.health.history import Ints, fix_version_moves, project_fix_version_moves
 from pmsync.metrics.results import ProjectHealth, Series
 from pmsync.plan.frames import ItemFrame, load_items
 from pmsync.plan.progress import ScopeSeries, scope_history
@@ -70,11 +70,13 @@ def load_portfolio_burnups(
     *,
     as_of: date,
     items: ItemFrame | None = None,
+    moves: Ints | None = None,
 ) -> dict[str, tuple[MilestoneBurnup, ...]]:
     """Return ``load_burnups`` of every project of ``keys`` in a few statements.
 
     The items of all of them are read at once (or given: ``items``, the
-    ``load_items`` of these projects or more), and their fix-version history;
+    ``load_items`` of these projects or more), and their fix-version history
+    (or given: ``moves``, ``read_fix_version_moves`` of these projects or more);
     the daily scope is built in groups of projects of about ``CHUNK_ITEMS``
     items. A project that starts after ``as_of`` or has no milestone in the
     store gets ``()``.
@@ -104,7 +106,8 @@ def load_portfolio_burnups(
             if items is not None
             else load_items(conn, config, sorted(rows))
         )
-        moves = fix_version_moves(conn, frame, after=-1)  # all of theirs, in one read
+        if moves is None:
+            moves = fix_version_moves(conn, frame, after=-1)  # all of theirs, in one read
         groups = _groups(frame, sorted(rows), ids)
         parts = frame.parts([[ids[k] for k in group] for group in groups])
         for group, own in zip(groups, parts, strict=True):
@@ -122,6 +125,23 @@ def load_portfolio_burnups(
                 skip = (config.projects[key].start - first).days
                 found[key] = _burnups(rows[key], series, skip)
     return found
+
+
+def read_fix_version_moves(store: Store, keys: Collection[str]) -> Ints:
+    """Return the fix-version moves of every item of ``keys``, for ``load_portfolio_burnups``.
+
+    For a job that counts the burn-ups of many projects in parts (the report job):
+    read once, the history costs what one part's does. SQLite reads a part's through
+    the project index, item by item (0.6 s for 50 of 500 projects at a million
+    items), and all of them through the table (0.16 s).
+    """
+    with store.session(readonly=True) as session:
+        conn = session.connection()
+        wi, project = model.table_of(model.WorkItem), model.table_of(model.Project)
+        chosen = select(project.c.id).where(project.c.key.in_(sorted(keys)))
+        ids = [int(row[0]) for row in conn.execute(chosen)]
+        items = session.scalar(select(func.count()).select_from(wi).where(wi.c.project_id.in_(ids)))
+        return project_fix_version_moves(conn, ids, int(items or 0), after=-1)
 
 
 def _groups(frame: ItemFrame, keys: list[str], ids: dict[str, int]) -> list[list[str]]:

@@ -260,6 +260,13 @@ def status_changes(
 
 def fix_version_moves(conn: Connection, frame: ItemFrame, after: int) -> Ints:
     """Return (item id, seconds, milestone left, milestone joined) of fix-version changes."""
+    return project_fix_version_moves(conn, np.unique(frame.project_id).tolist(), len(frame), after)
+
+
+def project_fix_version_moves(
+    conn: Connection, projects: list[int], items: int, after: int
+) -> Ints:
+    """Return ``fix_version_moves`` of the items of ``projects`` (holding about ``items``)."""
     ch, wi = model.table_of(model.WorkItemChange), model.table_of(model.WorkItem)
     sm = model.table_of(model.SourceMilestone)
     left, joined = sm.alias("left_version"), sm.alias("joined_version")
@@ -287,7 +294,7 @@ def fix_version_moves(conn: Connection, frame: ItemFrame, after: int) -> Ints:
             ch.c.field == "fix_version",
             ch.c.deleted_at.is_(None),
             moment > after,
-            *_in_frame(conn, wi, frame),
+            *_in_projects(conn, wi, projects, items),
         ),
         4,
     )

@@ -25,6 +25,7 @@ from pmsync.config import Config
 from pmsync.config import Project as ProjectPlan
 from pmsync.config.settings import Person
 from pmsync.health.burn import MilestoneBurnup, load_burnups, load_portfolio_burnups
+from pmsync.health.history import Ints
 from pmsync.meetings import load_meetings as load_calendar
 from pmsync.meetings import matches_cadence, project_cadences
 from pmsync.plan.frames import ItemFrame, load_items
@@ -153,13 +154,15 @@ def prepare(
     now: Callable[[], datetime],
     metrics: MetricsSource | None = None,
     items: ItemFrame | None = None,
+    moves: Ints | None = None,
 ) -> Shared:
     """Read what the reports of ``keys`` at ``as_of`` share, and let ``metrics`` load them all.
 
     A metrics source with a ``prefetch(keys, as_of, items)`` method (the
     store-backed one has) computes every project's figures in one pass here,
     from the same items the burn-ups are counted from. ``items``: the
-    ``load_items`` of these projects (or more), if already read.
+    ``load_items`` of these projects (or more), if already read; ``moves``:
+    their fix-version history (``pmsync.health.burn.read_fix_version_moves``).
     """
     ctx = Context(config, store, as_of, now())
     exact = items is None  # the metrics take only the items of exactly these projects
@@ -178,7 +181,7 @@ def prepare(
         alerts=reads.firing_alerts_by_project(store, keys),
         project_ids=project_ids,
         calendar_synced=reads.calendar_synced(store, instant),
-        burnups=load_portfolio_burnups(store, config, keys, as_of=as_of, items=items),
+        burnups=load_portfolio_burnups(store, config, keys, as_of=as_of, items=items, moves=moves),
         plan_changes=reads.plan_changes_by_project(store, project_ids.values(), None, instant),
     )
 
