@@ -11,8 +11,10 @@ on PostgreSQL.
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from pmsync import model
 from pmsync.health import analyse, load_figures, take_daily_snapshot
 from pmsync.reports.jobs import generate_reports
 from pmsync.rules import evaluate_rules
+from pmsync.rules.items import read_open_items
 from pmsync.store import Store
 
 
@@ -84,6 +87,15 @@ def test_what_a_worker_process_reads_beside_gives_the_same_figures_and_findings(
     assert set(read) == {"status history", "open items"}, "the worker read both"
     assert len(read["status history"].rows) > 0 and read["open items"].items
     assert elsewhere.open_items is read["open items"]
+    with synced.session(readonly=True) as s:  # pickled across, field by field the same
+        conn = s.connection()
+        keys = sorted(shared.config.projects)
+        assert read["open items"] == read_open_items(
+            conn, shared.config, parallel._project_ids(conn, keys)
+        )
+    item = next(iter(read["open items"].items.values()))
+    item = replace(item, blocked_days=3, progress_days=4, fact=replace(item.fact, days=5))
+    assert pickle.loads(pickle.dumps(item)) == item
     assert {k: f.as_dict() for k, f in elsewhere.figures.items()} == {
         k: f.as_dict() for k, f in here.figures.items()
     }

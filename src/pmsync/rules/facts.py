@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from pmsync.alerts import EvidenceItem
 from pmsync.config.rules import BuiltinRules
@@ -36,6 +37,22 @@ class ItemFact:
     def evidence(self, detail: str | None = None) -> EvidenceItem:
         """Return the item as evidence, with ``detail`` saying what matters about it."""
         return EvidenceItem(self.title, self.url, self.key, detail)
+
+    def __reduce__(self) -> tuple[type[ItemFact], tuple[object, ...]]:
+        # see ``pickled_by_fields``: the open items of a portfolio cross to the rules pickled
+        return pickled_by_fields(self)
+
+
+def pickled_by_fields(fact: Any) -> tuple[type, tuple[object, ...]]:
+    """Return how to pickle a frozen dataclass with slots: a call of its class with its fields.
+
+    Pickle otherwise rebuilds one through ``dataclasses``' ``__setstate__``, which
+    sets each field through ``object.__setattr__`` after listing the fields again:
+    the 100,000 open items a worker reads beside a large analysis took 1.0 s to
+    unpickle that way and 0.5 s this way. The fields must all be ``__init__``'s.
+    """
+    cls = type(fact)
+    return cls, tuple(getattr(fact, name) for name in cls.__slots__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from pmsync import model
 from pmsync.config import Config
 from pmsync.plan.frames import MEMBERSHIP, category_of, counts_as_scope, epoch_seconds
 from pmsync.plan.sql import fetch_array, fetch_tuples, in_projects, most_projects
-from pmsync.rules.facts import ItemFact
+from pmsync.rules.facts import ItemFact, pickled_by_fields
 from pmsync.upsert import chunked
 
 BLOCKED_WORDS = ("blocked", "impediment", "on hold")
@@ -65,6 +65,9 @@ class OpenItem:
     def as_in_progress(self) -> ItemFact:
         """Return the item with ``days`` counting the days it has been in progress."""
         return replace(self.fact, days=self.progress_days)
+
+    def __reduce__(self) -> tuple[type[OpenItem], tuple[object, ...]]:
+        return pickled_by_fields(self)  # read beside a large analysis, these cross pickled
 
 
 def is_blocked(status: str, labels: Any, custom: Any) -> bool:
