@@ -622,7 +622,7 @@ def _axes(width: float, height: float) -> tuple[Figure, Axes]:
         kept = _figures.by_size = {}
         _figures.marks = {}
     if (width, height) not in kept:
-        fig = Figure(figsize=(width, height))
+        fig = Figure(figsize=(width, height), dpi=72)  # as drawn to SVG: no dpi change per chart
         _Canvas(fig)
         ax = fig.add_subplot()
         fig.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.14)
