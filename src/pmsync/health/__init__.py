@@ -56,6 +56,7 @@ from pmsync.health.snapshot import (
 )
 from pmsync.metrics import ProjectHealth, project_health
 from pmsync.plan.baselines import UnknownProject
+from pmsync.processes import collections_paused
 from pmsync.store import Store
 
 __all__ = [
@@ -97,6 +98,7 @@ def load_project_health(
     return project_health(loaded[key].inputs)
 
 
+@collections_paused()
 def load_portfolio_health(
     store: Store,
     config: Config,

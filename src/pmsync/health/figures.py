@@ -39,6 +39,7 @@ from pmsync.metrics import (
 from pmsync.plan.baselines import PlanVariance, plan_variances
 from pmsync.plan.costs import CostLedger
 from pmsync.plan.frames import ItemFrame
+from pmsync.processes import collections_paused
 from pmsync.store import Store
 
 if TYPE_CHECKING:
@@ -231,6 +232,7 @@ class Analysis:
         return {key: found.health for key, found in self.figures.items()}
 
 
+@collections_paused()
 def analyse(
     store: Store,
     config: Config,

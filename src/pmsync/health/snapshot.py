@@ -28,6 +28,7 @@ from sqlalchemy import select
 from pmsync import model
 from pmsync.config import Config
 from pmsync.health.figures import Analysis, ProjectFigures, load_figures
+from pmsync.processes import collections_paused
 from pmsync.store import Store
 from pmsync.upsert import upsert_rows
 
@@ -120,6 +121,7 @@ def today(config: Config, now: Callable[[], datetime]) -> date:
     return now().astimezone(ZoneInfo(config.settings.timezone)).date()
 
 
+@collections_paused()
 def take_daily_snapshot(
     store: Store,
     config: Config,

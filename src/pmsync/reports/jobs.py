@@ -35,7 +35,7 @@ from pmsync import model
 from pmsync.config import Config
 from pmsync.health.burn import read_fix_version_moves
 from pmsync.health.figures import Analysis
-from pmsync.processes import worker_pool
+from pmsync.processes import collections_paused, worker_pool
 from pmsync.reports import site
 from pmsync.reports.collect import (
     MetricsSource,
@@ -132,6 +132,7 @@ def _pool(workers: int) -> ProcessPoolExecutor | None:
     return pool
 
 
+@collections_paused()
 def generate_reports(
     config: Config,
     store: Store,

@@ -23,6 +23,7 @@ from celpy import celtypes
 from pmsync.alerts import Evidence, Finding
 from pmsync.alerts.findings import SEVERITY_RANK
 from pmsync.config import Config, CustomRule
+from pmsync.processes import collections_paused
 from pmsync.rules.builtin import builtin_findings
 from pmsync.rules.custom import CompiledRule, activation, compile_rule, explain, render_summary
 from pmsync.rules.facts import ProjectFacts
@@ -138,6 +139,7 @@ def evaluate_projects(
     return verdicts
 
 
+@collections_paused()
 def evaluate_rules(
     store: Store,
     config: Config,

@@ -1,0 +1,126 @@
+"""The heavy jobs run with Python's cyclic garbage collector paused, and give it back.
+
+Measuring, checking and reporting build hundreds of thousands of objects that
+are in no reference cycle, and the collector went over them again and again
+for nothing (``pmsync.processes.collections_paused``). What a user would notice
+if this went wrong: a daemon whose memory grows because the collector never
+runs again after a job, or a job that still pays for it.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pmsync.config import load_config
+from pmsync.connectors import load_connectors
+from pmsync.processes import _started, collections_paused, worker_pool
+from pmsync.reports.sample import write_sample_config
+from pmsync.store import Store
+
+NOW = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def collector_on() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.enable()
+    yield
+    if not was:
+        gc.disable()
+
+
+def test_the_collector_runs_again_after_a_job_even_one_that_fails() -> None:
+    with collections_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collections_paused():
+        raise RuntimeError("the job failed")
+    assert gc.isenabled()
+
+
+def test_a_collector_switched_off_before_stays_off() -> None:
+    gc.disable()
+    with collections_paused():
+        assert not gc.isenabled()
+    assert not gc.isenabled()
+
+
+def test_overlapping_jobs_in_threads_give_it_back_when_the_last_ends() -> None:
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def first() -> None:
+        with collections_paused():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with collections_paused():
+            second_in.set()
+            first_out.wait(5)
+            seen.append(gc.isenabled())  # the first job ended: still paused for this one
+        seen.append(gc.isenabled())
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == [False, True]
+
+
+def test_the_jobs_run_with_the_collector_paused(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Measuring, checking, reporting and the snapshot each run paused, and give it back."""
+    import pmsync.health as health
+    from pmsync.health import figures, snapshot
+    from pmsync.reports import jobs
+    from pmsync.rules import engine
+
+    config = load_config(write_sample_config(tmp_path / "config"), load_connectors())
+    seen: dict[str, bool] = {}
+
+    def spy(module: Any, name: str) -> None:
+        real = getattr(module, name)
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            seen[name] = gc.isenabled()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, recorded)
+
+    for module, name in ((figures, "load_items_and_inputs"), (health, "load_inputs"),
+                         (snapshot, "load_figures"), (engine, "gather"),
+                         (jobs, "collect_project")):  # fmt: skip
+        spy(module, name)
+    now = lambda: NOW  # noqa: E731
+    health.analyse(store, config, as_of=NOW.date(), now=now)
+    health.load_portfolio_health(store, config, as_of=NOW.date(), now=now)
+    health.take_daily_snapshot(store, config, now)
+    engine.evaluate_rules(store, config, now)
+    jobs.generate_reports(config, store, tmp_path / "site", as_of=NOW.date(), now=now)
+    assert seen == dict.fromkeys(
+        ["load_items_and_inputs", "load_inputs", "load_figures", "gather", "collect_project"],
+        False,
+    )
+    assert gc.isenabled()
+
+
+def test_a_worker_process_starts_without_the_collector() -> None:
+    pool = worker_pool(1)
+    if pool is None:
+        pytest.skip("no worker processes on this platform")
+    with pool:
+        assert pool.submit(gc.isenabled).result(timeout=60) is False
+    _started()  # what the worker ran first, here
+    assert not gc.isenabled()
