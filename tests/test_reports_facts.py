@@ -131,6 +131,27 @@ def test_a_series_points_read_as_any_other_facts_do() -> None:
     )
 
 
+def test_a_report_pickled_for_the_drawing_processes_comes_back_equal() -> None:
+    """Series cross to the worker processes as columns; a point of an odd kind as it is."""
+    import pickle
+
+    from pmsync.reports.facts import Point, Series
+
+    report = sample_project(3)
+    assert pickle.loads(pickle.dumps(report)) == report
+    day = date(2026, 3, 2)
+    for series in (
+        Series("AC", "actual", (Point(day, 1 / 3), Point(day, 7))),  # type: ignore[arg-type]
+        Series("AC", "actual", (Point(day, 1.0), Point(NOW, 2.0))),
+        Series("none", "plan", ()),
+    ):
+        back = pickle.loads(pickle.dumps(series))
+        assert back == series
+        assert [(type(p.day), type(p.value)) for p in back.points] == [
+            (type(p.day), type(p.value)) for p in series.points
+        ]
+
+
 def _walk(value: Any) -> Any:
     """Return the facts as JSON data by the generic walk alone (dataclass fields in order)."""
     import dataclasses

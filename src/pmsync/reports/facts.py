@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 SCHEMA_VERSION = 1
 
@@ -194,6 +194,26 @@ class Series:
     name: str
     style: SeriesStyle
     points: tuple[Point, ...]
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle the points as two columns: each day's ordinal and the values.
+
+        Reports cross to the processes that draw them pickled, and two thirds of
+        their objects are points: pickled one by one (a class and a dict of two
+        fields each), the 500 reports of the benchmark were 26 MB and took 0.70 s
+        to pickle; as columns, 11 MB and 0.13 s, unpickled no slower. Equal
+        either way; a point of another type, or an instant, goes as it is.
+        """
+        points = self.points
+        if all(type(p) is Point and type(p.day) is date for p in points):
+            days = [p.day.toordinal() for p in points]
+            return _series, (self.name, self.style, days, [p.value for p in points])
+        return Series, (self.name, self.style, points)
+
+
+def _series(name: str, style: SeriesStyle, days: list[int], values: list[float]) -> Series:
+    """Return the series ``Series.__reduce__`` pickled as columns."""
+    return Series(name, style, tuple(map(Point, map(date.fromordinal, days), values)))
 
 
 @dataclass(frozen=True)
