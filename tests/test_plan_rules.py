@@ -262,6 +262,71 @@ def test_moving_an_item_to_another_fix_version_moves_it_between_milestones(
     assert (result.milestone_links_added, result.milestone_links_removed) == (1, 1)
 
 
+def test_postgresql_learns_the_new_links_after_a_refresh_that_made_many(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without statistics of the links PostgreSQL misplans the portfolio's reads; a refresh
+    that links a tenth of the items or more takes them (a server may run no autovacuum)."""
+    from pmsync.plan import refresh
+
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("statistics are PostgreSQL's")
+    monkeypatch.setattr(refresh, "ANALYSE_AFTER_ROWS", 10)  # this store's size, not a portfolio's
+    write(store, "jira", [version("101", "1.0", "PAY")])
+    write(store, "jira", [issue(f"PAY-{n}", milestones=("101",)) for n in range(40)])
+    cfg = config(tmp_path, project(milestones=[{
+        "name": "1.0", "due": "2026-03-01",
+        "match": [{"jira_fix_version": {"source": "jira", "name": "1.0"}}],
+    }]))  # fmt: skip
+
+    def known() -> set[tuple[str, str]]:
+        with store.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT tablename, attname FROM pg_stats WHERE schemaname = current_schema() "
+                "AND tablename IN ('work_item', 'milestone_item')"
+            ).all()
+        return {(str(table), str(column)) for table, column in rows}
+
+    assert ("work_item", "project_id") not in known()  # the server here runs no autovacuum
+    refresh_plan(store, cfg, clock())
+    assert {("work_item", "project_id"), ("milestone_item", "milestone_id")} <= known()
+
+
+def test_a_refresh_analyses_the_links_only_when_it_changed_a_tenth_of_them() -> None:
+    from types import SimpleNamespace
+
+    from pmsync.plan import refresh
+    from pmsync.plan.linking import ItemLinks
+
+    ran: list[str] = []
+
+    class Connection:
+        def __enter__(self) -> Connection:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            pass
+
+        def exec_driver_sql(self, statement: str) -> None:
+            ran.append(statement.split()[1])
+
+        def commit(self) -> None:
+            pass
+
+    def analysed(dialect: str, links: ItemLinks) -> list[str]:
+        ran.clear()
+        engine = SimpleNamespace(dialect=SimpleNamespace(name=dialect), connect=Connection)
+        refresh._analyse_relinked(SimpleNamespace(engine=engine), links)  # type: ignore[arg-type]
+        return list(ran)
+
+    first = ItemLinks(50_000, 0, 100_000, 100_000)  # a first refresh: every item linked
+    assert analysed("postgresql", first) == ["work_item", "milestone_item"]
+    assert analysed("sqlite", first) == []
+    assert analysed("postgresql", ItemLinks(300, 200, 9_000, 100_000)) == []  # under a tenth
+    assert analysed("postgresql", ItemLinks(300, 200, 9_500, 100_000)) != []
+    assert analysed("postgresql", ItemLinks(0, 0, 900, 1_000)) == []  # a small store: 1,000 rows
+
+
 def test_the_most_specific_deliverable_claims_an_item(store: Store, tmp_path: Path) -> None:
     write(
         store,

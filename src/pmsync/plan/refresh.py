@@ -30,12 +30,12 @@ from pmsync import model
 from pmsync.config import Config
 from pmsync.plan.apply import apply_config, update_by_id
 from pmsync.plan.changes import ChangeLog
-from pmsync.plan.linking import link_items
+from pmsync.plan.linking import ItemLinks, link_items
 from pmsync.plan.mentions import link_mentions
 from pmsync.plan.milestones import link_milestones
 from pmsync.plan.progress import milestone_scope
 from pmsync.plan.risks import sync_risks
-from pmsync.store import Store
+from pmsync.store import ANALYSE_AFTER_ROWS, Store
 
 _PG_REFRESH_LOCK = 0x706D706C  # "pmpl", with the schema: SQLite writers already take turns
 
@@ -118,6 +118,7 @@ def refresh_plan(
                 select(table.c.id).where(table.c.project_id.in_(list(plan.project_ids.values())))
             ).all()
         )
+    _analyse_relinked(store, items)
     return PlanRefresh(
         projects=len(plan.project_ids),
         milestones=milestone_count,
@@ -136,6 +137,35 @@ def refresh_plan(
         plan_changes=recorded,
         warnings=tuple(plan.warnings + milestones.warnings),
     )
+
+
+ANALYSE_SHARE = 0.1
+"""PostgreSQL: the share of the projects' items a refresh must relink or move between
+milestones before it takes the links' statistics (autovacuum's own default share)."""
+
+
+def _analyse_relinked(store: Store, items: ItemLinks) -> None:
+    """PostgreSQL: take the statistics of the item links after a refresh changed many.
+
+    The reads of a portfolio are planned from what PostgreSQL knows of
+    ``work_item.project_id`` and ``milestone_item``, which a first refresh sets
+    for every item. Autovacuum (on by default) analyses them soon after; on a
+    server without it the planner took the million items of the burn-ups'
+    fix-version read for 476 and probed the change table a million times, 2.4 s
+    instead of 0.2 (docs/benchmarks.md, section 6). Only the columns those
+    reads filter on are analysed, as the store does for the sync's lookups.
+    """
+    if store.engine.dialect.name != "postgresql":
+        return
+    changed = items.items_relinked + items.milestone_links_added + items.milestone_links_removed
+    if changed < max(ANALYSE_AFTER_ROWS, ANALYSE_SHARE * items.items_in_projects):
+        return
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql(
+            "ANALYZE work_item (project_id, deliverable_id, deleted_at, item_type, is_pull_request)"
+        )
+        conn.exec_driver_sql("ANALYZE milestone_item")
+        conn.commit()
 
 
 def _record_scope(
