@@ -262,15 +262,16 @@ def test_moving_an_item_to_another_fix_version_moves_it_between_milestones(
     assert (result.milestone_links_added, result.milestone_links_removed) == (1, 1)
 
 
-def test_postgresql_learns_the_new_links_after_a_refresh_that_made_many(
+@pytest.mark.parametrize(
+    "db_backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)  # statistics are PostgreSQL's
+def test_the_server_learns_the_new_links_after_a_refresh_that_made_many(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without statistics of the links PostgreSQL misplans the portfolio's reads; a refresh
     that links a tenth of the items or more takes them (a server may run no autovacuum)."""
     from pmsync.plan import refresh
 
-    if store.engine.dialect.name != "postgresql":
-        pytest.skip("statistics are PostgreSQL's")
     monkeypatch.setattr(refresh, "ANALYSE_AFTER_ROWS", 10)  # this store's size, not a portfolio's
     write(store, "jira", [version("101", "1.0", "PAY")])
     write(store, "jira", [issue(f"PAY-{n}", milestones=("101",)) for n in range(40)])
