@@ -149,11 +149,6 @@ def _joined(ch: Any, wi: Any) -> Any:
     return ch.join(wi, on)
 
 
-def _in_frame(conn: Connection, wi: Any, frame: ItemFrame) -> list[ColumnElement[bool]]:
-    """Return the conditions for an item of the frame's projects, and the join order."""
-    return _in_projects(conn, wi, np.unique(frame.project_id).tolist(), len(frame))
-
-
 def _in_projects(
     conn: Connection, wi: Any, projects: list[int], items: int
 ) -> list[ColumnElement[bool]]:
