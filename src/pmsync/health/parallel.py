@@ -161,7 +161,7 @@ def reads_beside(store: Store, keys: Sequence[str]) -> Iterator[ReadsBeside]:
     The worker is stopped when the block ends, whether or not its results were taken.
     """
     url = _shared_url(store)
-    items = _items_of(store, keys) if url is not None else 0
+    items = items_of(store, keys) if url is not None else 0
     pool = worker_pool(1) if items >= PARALLEL_FROM else None
     if pool is None or url is None:
         yield ReadsBeside(keys)
@@ -184,7 +184,7 @@ def _shared_url(store: Store) -> str | None:
     return url.render_as_string(hide_password=False)  # handed to the worker, never shown
 
 
-def _items_of(store: Store, keys: Sequence[str]) -> int:
+def items_of(store: Store, keys: Sequence[str]) -> int:
     """Return how many work items the projects ``keys`` hold, deleted and epics included.
 
     Counted from the project index alone (40 ms for a million items): asking only for
