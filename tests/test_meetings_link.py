@@ -332,3 +332,68 @@ def test_events_are_linked_batch_by_batch_with_the_same_result(
     assert result.changed == result.events  # each event read and written exactly once
     assert links(store) == before
     assert {m.external_id: (m.kind, m.away_person_ids) for m in load_meetings(store)} == kinds
+
+
+NAMES = [
+    "Anna Müller",
+    "Anna",
+    "Ann",
+    "Lukas Weiß",
+    "Lukas Weiss",
+    "Jo",
+    "Li Na",
+    r"re:\bBob(by)?\b",
+    "田中 太郎",
+    "Dev*",
+    "O'Brien",
+    *(f"Developer {n}" for n in (1, 12, 123, 1234)),
+]
+TITLES = [
+    "Urlaub — Anna Müller",
+    "ANNA MÜLLER (OOO)",
+    "Annual leave — Ann",
+    "Out of office",
+    "Lukas Weiss: vacation",
+    "Jo & Li Na off",
+    "Joanna away",
+    "Bobby sick",
+    "田中太郎 休暇",
+    "Devon at a conference",
+    "o\u2019brien out",  # a typographic apostrophe
+    "Leave Developer 123",
+    "Leave developer1234",
+    "",
+]
+
+
+def test_the_people_named_in_a_title_are_those_whose_own_name_matches_it() -> None:
+    """Found through the index of names, in config order, as each name alone finds them."""
+    from pmsync.meetings.classify import TitleMatcher
+    from pmsync.meetings.link import _Names
+
+    names = _Names((name, n) for n, name in enumerate(NAMES))
+    matchers = [TitleMatcher.of([name]) for name in NAMES]
+    for title in TITLES:
+        alone = [n for n, matcher in enumerate(matchers) if matcher.matches(title)]
+        assert names.named_in(title) == alone, title
+        assert names.named_in(title) == alone, f"{title}, asked again"
+
+    def named(title: str) -> list[str]:
+        return [NAMES[n] for n in names.named_in(title)]
+
+    assert named("Urlaub — Anna Müller") == ["Anna Müller", "Anna"]
+    assert named("Lukas Weiss: vacation") == ["Lukas Weiß", "Lukas Weiss"]
+    assert named("Jo & Li Na off") == ["Jo", "Li Na"]
+    assert named("Bobby sick") == [r"re:\bBob(by)?\b"]
+    assert named("Leave Developer 123") == ["Dev*", "Developer 123"]  # not "Developer 12"
+    assert named("Out of office") == []
+
+
+def test_a_company_of_namesakes_is_searched_by_its_rarest_names() -> None:
+    """4,000 "Developer N": a title finds its own developer, not those sharing a word."""
+    from pmsync.meetings.link import _Names
+
+    names = _Names((f"Developer {n}", n) for n in range(4000))
+    found = [names.named_in(f"Annual leave — Developer {n}") for n in range(0, 4000, 7)]
+    assert found == [[n] for n in range(0, 4000, 7)]
+    assert names.named_in("Leave — developer 40, developer 400") == [40, 400]

@@ -20,7 +20,7 @@ from pmsync.config.meeting_rules import BUILTIN_RULES
 from pmsync.config.meetings import ClassificationRule, HolidayCalendar, MeetingSettings
 
 _WORDS = re.compile(r"[^\w*]+")
-_MEMORY = 100_000
+MEMORY = 100_000
 """Titles (or calendars) whose answers are remembered, per matcher."""
 
 
@@ -35,16 +35,30 @@ def _ideographic(char: str) -> bool:
     return unicodedata.east_asian_width(char) in ("W", "F")
 
 
-def phrase_pattern(phrase: str) -> str:
-    """Return the regular expression of a phrase (words on boundaries, ``*`` = letters)."""
+def _phrase_words(phrase: str) -> list[str]:
     words = [w for w in _WORDS.split(normalize(phrase)) if w]
     if not words:
         raise ValueError(f"{phrase!r} has no words to match")
+    return words
+
+
+def phrase_pattern(phrase: str) -> str:
+    """Return the regular expression of a phrase (words on boundaries, ``*`` = letters)."""
+    words = _phrase_words(phrase)
     body = r"[\W_]*".join(re.escape(w).replace(r"\*", r"\w*") for w in words)
     first, last = words[0][0], words[-1][-1]
     left = "" if first == "*" or _ideographic(first) else r"(?<!\w)"
     right = "" if last == "*" or _ideographic(last) else r"(?!\w)"
     return left + body + right
+
+
+def phrase_pieces(phrase: str) -> tuple[str, ...]:
+    """Return the text every match of the phrase contains: its words' letters between ``*``.
+
+    ``phrase_pattern`` matches each piece literally in the folded title, so a
+    title whose folded text lacks a piece cannot contain the phrase.
+    """
+    return tuple(piece for word in _phrase_words(phrase) for piece in word.split("*") if piece)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,19 +88,23 @@ class TitleMatcher:
         return self.phrases is not None or self.expressions is not None
 
     def search(self, title: str) -> bool:
-        """Tell whether any phrase or expression occurs in ``title``."""
+        """Tell whether any phrase or expression occurs in ``title`` (answers remembered)."""
         found = self._seen.get(title)
         if found is None:
-            found = bool(
-                (self.phrases is not None and self.phrases.search(normalize(title)))
-                or (
-                    self.expressions is not None
-                    and self.expressions.search(unicodedata.normalize("NFKC", title))
-                )
-            )
-            if len(self._seen) < _MEMORY:
+            found = self.matches(title)
+            if len(self._seen) < MEMORY:
                 self._seen[title] = found
         return found
+
+    def matches(self, title: str) -> bool:
+        """Tell whether any phrase or expression occurs in ``title``, remembering nothing."""
+        return bool(
+            (self.phrases is not None and self.phrases.search(normalize(title)))
+            or (
+                self.expressions is not None
+                and self.expressions.search(unicodedata.normalize("NFKC", title))
+            )
+        )
 
 
 def glob(value: str | None, patterns: Sequence[str]) -> bool:
@@ -203,7 +221,7 @@ class Classifier:
         found = self._holiday_ids.get(calendar_id)
         if found is None:
             found = any(glob(calendar_id, (c.calendar,)) for c in self.holiday_calendars)
-            if len(self._holiday_ids) < _MEMORY:
+            if len(self._holiday_ids) < MEMORY:
                 self._holiday_ids[calendar_id] = found
         return found
 

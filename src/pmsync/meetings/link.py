@@ -40,7 +40,16 @@ from sqlalchemy.orm import Session
 from pmsync import model
 from pmsync.config.projects import Project
 from pmsync.connectors import Clock, utc_now
-from pmsync.meetings.classify import Classifier, EventFacts, TitleMatcher, build_classifier, glob
+from pmsync.meetings.classify import (
+    MEMORY,
+    Classifier,
+    EventFacts,
+    TitleMatcher,
+    build_classifier,
+    glob,
+    normalize,
+    phrase_pieces,
+)
 from pmsync.upsert import chunked
 
 if TYPE_CHECKING:
@@ -126,11 +135,11 @@ class _People:
             if key:
                 self.by_key[key] = person_id
         self.key_of = {person_id: key for key, person_id in self.by_key.items()}
-        self.named = [
-            (TitleMatcher.of([p.name]), self.by_key[p.id])
+        self.names = _Names(
+            (p.name, self.by_key[p.id])
             for p in config.settings.people
             if p.id in self.by_key and p.name.strip()
-        ]
+        )
 
     def of(self, source_id: int, login: str | None) -> int | None:
         if not login:
@@ -139,7 +148,85 @@ class _People:
         return found if found is not None else self.by_email.get(login.lower())
 
     def named_in(self, title: str) -> list[int]:
-        return [person_id for matcher, person_id in self.named if matcher.search(title)]
+        return self.names.named_in(title)
+
+
+_GRAM = 3
+"""Letters a name is filed under (``_Names``)."""
+
+
+@dataclass(slots=True)
+class _Name:
+    position: int
+    person_id: int
+    name: str
+    pieces: tuple[str, ...]
+    matcher: TitleMatcher | None = None
+
+
+class _Names:
+    """The configured people's names, found in a title without trying every name on it.
+
+    A leave title names its person ("Annual leave — Anna Müller"). Trying each
+    of thousands of people's names on each of thousands of titles was the
+    linking's whole cost, and each name's matcher remembered every title it
+    was tried on. A name's phrase can only match a title whose folded text
+    holds every piece of it (``phrase_pieces``), so each name is filed under
+    the first letters of its rarest piece and only the names filed under a
+    run of the title's own letters, with every piece in the title, are tried.
+    Names with no piece that long, and ``re:`` names, are tried on every
+    title. The answers are remembered by title: every "Out of office" of a
+    company shares one.
+    """
+
+    def __init__(self, names: Iterable[tuple[str, int]]) -> None:
+        self._filed: dict[str, list[_Name]] = {}
+        self._everywhere: list[_Name] = []
+        self._found: dict[str, list[int]] = {}
+        entries = [
+            _Name(position, person_id, name, () if name.startswith("re:") else phrase_pieces(name))
+            for position, (name, person_id) in enumerate(names)
+        ]
+        shared = Counter(piece for entry in entries for piece in set(entry.pieces))
+        for entry in entries:
+            # filed under its rarest piece: "Developer 12" under "12", not beside every developer
+            long_enough = [piece for piece in entry.pieces if len(piece) >= _GRAM]
+            if long_enough:
+                piece = min(long_enough, key=lambda p: (shared[p], -len(p)))
+                self._filed.setdefault(piece[:_GRAM], []).append(entry)
+            else:
+                self._everywhere.append(entry)
+
+    def named_in(self, title: str) -> list[int]:
+        """Return the people named in ``title``, in the order of the configuration."""
+        found = self._found.get(title)
+        if found is None:
+            found = [
+                entry.person_id for entry in self._candidates(title) if self._names(entry, title)
+            ]
+            if len(self._found) < MEMORY:
+                self._found[title] = found
+        return found
+
+    def _candidates(self, title: str) -> list[_Name]:
+        folded = normalize(title)
+        filed = self._filed
+        grams = {folded[i : i + _GRAM] for i in range(len(folded) - _GRAM + 1)}
+        chosen = [
+            entry
+            for gram in grams & filed.keys()
+            for entry in filed[gram]
+            if all(piece in folded for piece in entry.pieces)
+        ]
+        chosen.extend(self._everywhere)
+        chosen.sort(key=lambda entry: entry.position)
+        return chosen
+
+    @staticmethod
+    def _names(entry: _Name, title: str) -> bool:
+        if entry.matcher is None:  # compiled when first needed: most names never are
+            entry.matcher = TitleMatcher.of([entry.name])
+        return entry.matcher.matches(title)
 
 
 def _project_ids(s: Session, config: Config) -> dict[str, int]:
