@@ -104,6 +104,7 @@ def _link(
         Column("milestone_id", Integer),
         Column("work_item_id", Integer),
         index=("milestone_id", "work_item_id"),
+        index_when_filled=True,
     )
     live = wi.c.deleted_at.is_(None)
 
@@ -157,10 +158,11 @@ def _link(
         Column("kind", String(16)),
         Column("value", String),
         index=("kind", "value"),
+        index_when_filled=True,
     )
     for query in _selector_hits(conn, wi, sel):
         conn.execute(insert(hits).from_select(["work_item_id", "kind", "value"], query))
-    scratch.analyze(hits)
+    scratch.filled(hits)
     matched = and_(sel.c.kind == hits.c.kind, sel.c.value == hits.c.value)
     conn.execute(
         insert(want).from_select(
@@ -197,7 +199,7 @@ def _link(
                 ),
             )
         )
-    scratch.analyze(want)
+    scratch.filled(want)
     removed, added = _write_memberships(conn, want)
 
     # 4. project candidates from milestones and containers, then the best per item
@@ -256,7 +258,7 @@ def _link(
             .where(live, func.coalesce(cont.c.source_id, wi.c.source_id) == wi.c.source_id),
         )
     )
-    scratch.analyze(cand)
+    scratch.filled(cand)
     relinked = _write_best(conn, scratch, wi, cand, ranks)
     in_projects = conn.scalar(
         select(func.count()).select_from(wi).where(live, wi.c.project_id.isnot(None))
