@@ -182,7 +182,7 @@ class _Names:
     def __init__(self, names: Iterable[tuple[str, int]]) -> None:
         self._filed: dict[str, list[_Name]] = {}
         self._everywhere: list[_Name] = []
-        self._found: dict[str, list[int]] = {}
+        self._found: dict[str, tuple[int, ...]] = {}
         entries = [
             _Name(position, person_id, name, () if name.startswith("re:") else phrase_pieces(name))
             for position, (name, person_id) in enumerate(names)
@@ -201,12 +201,12 @@ class _Names:
         """Return the people named in ``title``, in the order of the configuration."""
         found = self._found.get(title)
         if found is None:
-            found = [
+            found = tuple(
                 entry.person_id for entry in self._candidates(title) if self._names(entry, title)
-            ]
+            )
             if len(self._found) < MEMORY:
                 self._found[title] = found
-        return found
+        return list(found)  # the caller's own: what is remembered stays as it was
 
     def _candidates(self, title: str) -> list[_Name]:
         folded = normalize(title)
