@@ -13,9 +13,10 @@ inserted directly and the record tables with the store's own upsert
 deliverables and milestones, as a plan refresh leaves them: each item carries
 its project's milestone and work-package labels, which the project files
 select, so the refresh that settles the store (scope, plan rows; then the
-meeting links) relinks nothing, and the benchmark says so. What every sync does after its pull, on a
-store this size, is then timed with nothing new: linking people, the plan
-refresh and the meeting links (``pmsync.sync.sync_configured``).
+meeting links) relinks nothing, and the benchmark says so. What every sync
+does after its pull (``pmsync.sync.sync_configured``) is then timed step by
+step on a store this size with nothing new: linking people, the plan refresh
+and the meeting links.
 
     .venv/bin/python bench/bench_health.py [--quick] [--backend sqlite|postgresql] [--seed N]
 """
