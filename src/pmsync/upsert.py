@@ -642,6 +642,10 @@ _LINK_COLUMNS = {
 def _mark_deleted(
     conn: Connection, source_id: int, table: Table, ids: Sequence[str], now: datetime
 ) -> int:
+    # A deletion is a change linking must see, as the upsert's rewrite of a row is.
+    values: dict[str, Any] = {"deleted_at": now}
+    if "link_fingerprint" in table.c:
+        values["link_fingerprint"] = None
     deleted = 0
     for chunk in chunked(ids, MAX_PARAMS):
         result = conn.execute(
@@ -651,7 +655,7 @@ def _mark_deleted(
                 table.c.external_id.in_(chunk),
                 table.c.deleted_at.is_(None),
             )
-            .values(deleted_at=now)
+            .values(values)
         )
         deleted += result.rowcount
     return deleted

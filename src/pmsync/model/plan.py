@@ -156,6 +156,15 @@ class Risk(Base):
 # --- linking results (written by ``pmsync.plan``, never by the record upsert) -------------
 
 
+class PlanState(Base):
+    """What a plan refresh keeps between runs, by name (``link_fingerprint``)."""
+
+    __tablename__ = "plan_state"
+    name: Mapped[str] = mapped_column(primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
 class MilestoneItem(Base):
     """A work item in a unified milestone (through any of the milestone's selectors)."""
 

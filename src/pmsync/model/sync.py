@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pmsync.model.base import Base, JSONType, fk
@@ -134,6 +134,13 @@ class WorkItem(RecordColumns, Base):
         Index(None, "source_id", "container"),
         Index(None, "source_id", "key"),
         Index(None, "project_id", "source_id", "deleted_at"),
+        Index(None, "source_id", "parent_key"),
+        Index(
+            "ix_work_item_unlinked",
+            "id",
+            sqlite_where=text("link_fingerprint IS NULL"),
+            postgresql_where=text("link_fingerprint IS NULL"),
+        ),
         CheckConstraint("status_category IN ('todo', 'in_progress', 'done')", name="category"),
     )
     key: Mapped[str]
@@ -167,6 +174,10 @@ class WorkItem(RecordColumns, Base):
     so which sources feed which projects is read from the index alone."""
     deliverable_id: Mapped[int | None] = mapped_column(fk("deliverable.id", "SET NULL"), index=True)
     """Set by linking, never by the record upsert."""
+    link_fingerprint: Mapped[str | None]
+    """The plan's linking fingerprint when linking last placed this row; the record
+    upsert and deletion set it to NULL, which is how a refresh finds the items to
+    place again (``pmsync.plan.linking``, the partial index ``ix_work_item_unlinked``)."""
 
 
 class WorkItemChange(RecordColumns, Base):

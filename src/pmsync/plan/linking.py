@@ -20,11 +20,27 @@ plain join would let SQLite's planner scan the items once per selector), the
 desired links are built in scratch tables, and only the differences are
 written, so a refresh that finds nothing new writes nothing. A candidate's
 priority names one (project, deliverable), so the best one is a ``MIN``.
+
+Only the items that may have moved are placed again. Where an item goes
+depends on its own row and on the rest of the plan: the selectors, the JQL,
+the projects' containers, which unified milestone claims each tool
+milestone, and each milestone's project. That rest is summed up in a
+*fingerprint* (kept in ``plan_state``); each item keeps the fingerprint it was
+placed with (``work_item.link_fingerprint``), which the record upsert and
+deletion reset to NULL. When the fingerprint is the one of the last refresh,
+the items placed again are the unplaced ones (a partial index finds them),
+the sub-tasks of those (their epic comes through their parent), and the
+sub-tasks whose parent is missing (a parent whose key changed leaves them
+behind); otherwise every item is. Either way the links come out as placing
+every item would make them (``tests/test_plan_linking.py`` checks it).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -39,6 +55,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    true,
     update,
 )
 
@@ -46,13 +63,17 @@ from pmsync import model
 from pmsync.config import Config
 from pmsync.plan.apply import AppliedPlan
 from pmsync.plan.milestones import MilestoneLinks
-from pmsync.plan.selectors import compile_jql, jql_selectors, selector_rows
-from pmsync.plan.sql import Scratch, elements, on_true
+from pmsync.plan.selectors import JqlSelector, compile_jql, jql_selectors, selector_rows
+from pmsync.plan.sql import Scratch, elements, on_true, upsert_state
 
 MILESTONE_PRIORITY = 1_000_000_000
 """Candidates from milestones rank after every deliverable selector."""
 CONTAINER_PRIORITY = 2_000_000_000
 """Candidates from the Jira project or repository rank last."""
+LINKING_VERSION = "1"
+"""Part of the fingerprint: a pmsync that places items differently places them all again."""
+FINGERPRINT = "link_fingerprint"
+"""The ``plan_state`` name of the last refresh's fingerprint."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +84,134 @@ class ItemLinks:
     milestone_links_removed: int
     items_relinked: int
     items_in_projects: int
+    items_placed: int = 0
+    """Items placed again: every item when the fingerprint changed, else the unplaced ones."""
+    everything: bool = False
+    """Whether every item was placed again (the fingerprint changed)."""
+    milestones_touched: frozenset[int] | None = None
+    """Milestones that held or now hold a placed item: the only ones whose scope can have
+    changed. None: any may have (every item was placed, or too many milestones to list)."""
 
 
 def link_items(
-    conn: Connection, config: Config, plan: AppliedPlan, milestones: MilestoneLinks
+    conn: Connection,
+    config: Config,
+    plan: AppliedPlan,
+    milestones: MilestoneLinks,
+    now: datetime,
+    *,
+    everything: bool = False,
 ) -> ItemLinks:
-    """Link every live work item to its milestones, project and deliverable."""
+    """Link the work items that may have moved to their milestones, project and deliverable.
+
+    With ``everything``, every item is placed again whatever the fingerprint says.
+    """
     scratch = Scratch(conn)
     try:
-        return _link(conn, scratch, config, plan, milestones)
+        return _link(conn, scratch, config, plan, milestones, now, everything)
     finally:
         scratch.close()
+
+
+def fingerprint(
+    conn: Connection,
+    config: Config,
+    plan: AppliedPlan,
+    milestones: MilestoneLinks,
+    selectors: list[dict[str, Any]],
+    jqls: list[JqlSelector],
+) -> str:
+    """Return a digest of everything besides an item's own row that decides its links."""
+    sm = model.table_of(model.SourceMilestone)
+    ms = model.table_of(model.Milestone)
+    claims = conn.execute(
+        select(sm.c.id, sm.c.source_id, sm.c.external_id, sm.c.name, sm.c.milestone_id)
+        .where(sm.c.deleted_at.is_(None))
+        .order_by(sm.c.id)
+    ).all()
+    owners = conn.execute(select(ms.c.id, ms.c.project_id).order_by(ms.c.id)).all()
+    sources = conn.execute(select(model.Source.name, model.Source.id).order_by("name")).all()
+    parts = {
+        "version": LINKING_VERSION,
+        "selectors": selectors,
+        "jql": [(j.milestone_id, j.source, j.query) for j in jqls],
+        "projects": sorted(plan.project_ids.items()),
+        "containers": sorted(
+            (key, sorted(owned, key=repr)) for key, owned in milestones.containers.items()
+        ),
+        "claims": [tuple(r) for r in claims],
+        "owners": [tuple(r) for r in owners],
+        "sources": [tuple(r) for r in sources],
+    }
+    text = json.dumps(parts, sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _place(
+    conn: Connection, scratch: Scratch, wi: Any, stamp: str, everything: bool
+) -> tuple[Any | None, int]:
+    """Stamp the items to place again; return the scratch table of their ids and their count.
+
+    ``everything``: no table (None), every item. Otherwise the unplaced items,
+    the sub-tasks of those, and the sub-tasks whose parent is missing. Stamped
+    first, in this transaction: a sync that rewrites one of them afterwards
+    resets its stamp, and the next refresh places it again.
+    """
+    if everything:
+        conn.execute(
+            update(wi)
+            .where(wi.c.link_fingerprint.is_distinct_from(stamp))
+            .values(link_fingerprint=stamp)
+        )
+        return None, int(conn.scalar(select(func.count()).select_from(wi)) or 0)
+    scope = scratch.table("pmsync_scope", Column("work_item_id", Integer, primary_key=True))
+    placed = select(scope.c.work_item_id)
+    conn.execute(
+        insert(scope).from_select(
+            ["work_item_id"], select(wi.c.id).where(wi.c.link_fingerprint.is_(None))
+        )
+    )
+    child, parent = wi.alias("child_item"), wi.alias("parent_item")
+    conn.execute(
+        insert(scope).from_select(
+            ["work_item_id"],
+            select(child.c.id)
+            .distinct()
+            .select_from(parent)
+            .join(
+                child,
+                and_(child.c.source_id == parent.c.source_id, child.c.parent_key == parent.c.key),
+            )
+            .where(parent.c.id.in_(placed), child.c.id.notin_(placed)),
+        )
+    )
+    orphan = ~exists(
+        select(literal(1)).where(
+            parent.c.source_id == wi.c.source_id,
+            parent.c.key == wi.c.parent_key,
+            parent.c.deleted_at.is_(None),
+        )
+    )
+    conn.execute(
+        insert(scope).from_select(
+            ["work_item_id"],
+            select(wi.c.id).where(
+                wi.c.parent_key.isnot(None),
+                wi.c.deleted_at.is_(None),
+                orphan,
+                wi.c.id.notin_(placed),
+            ),
+        )
+    )
+    scratch.filled(scope)
+    count = int(conn.scalar(select(func.count()).select_from(scope)) or 0)
+    if count:
+        conn.execute(
+            update(wi)
+            .where(wi.c.id.in_(placed), wi.c.link_fingerprint.is_distinct_from(stamp))
+            .values(link_fingerprint=stamp)
+        )
+    return scope, count
 
 
 def _link(
@@ -82,10 +220,24 @@ def _link(
     config: Config,
     plan: AppliedPlan,
     milestones: MilestoneLinks,
+    now: datetime,
+    everything: bool,
 ) -> ItemLinks:
     wi = model.table_of(model.WorkItem)
     sm = model.table_of(model.SourceMilestone)
     ms = model.table_of(model.Milestone)
+    rows = selector_rows(config, plan)
+    jqls = jql_selectors(config, plan)
+    stamp = fingerprint(conn, config, plan, milestones, rows, jqls)
+    state = model.table_of(model.PlanState)
+    last = conn.scalar(select(state.c.value).where(state.c.name == FINGERPRINT))
+    everything = everything or last != stamp
+    scope, placing = _place(conn, scratch, wi, stamp, everything)
+    if last != stamp:
+        upsert_state(conn, FINGERPRINT, stamp, now)
+    if not placing:
+        return ItemLinks(0, 0, 0, _in_projects(conn, wi), 0, everything, frozenset())
+    placed = true() if scope is None else wi.c.id.in_(select(scope.c.work_item_id))
     sel = scratch.table(
         "pmsync_selector",
         Column("target_kind", String(1)),
@@ -96,7 +248,6 @@ def _link(
         Column("priority", Integer),
         index=("kind", "value"),
     )
-    rows = selector_rows(config, plan)
     deliverable_rows = [r for r in rows if r["target_kind"] == "d"]
     scratch.fill(sel, rows)
     want = scratch.table(
@@ -106,7 +257,7 @@ def _link(
         index=("milestone_id", "work_item_id"),
         index_when_filled=True,
     )
-    live = wi.c.deleted_at.is_(None)
+    live = and_(wi.c.deleted_at.is_(None), placed)
 
     # 1. milestones: tool milestones the item carries
     held = elements(conn, wi.c.milestones)
@@ -160,7 +311,7 @@ def _link(
         index=("kind", "value"),
         index_when_filled=True,
     )
-    for query in _selector_hits(conn, wi, sel):
+    for query in _selector_hits(conn, wi, sel, placed):
         conn.execute(insert(hits).from_select(["work_item_id", "kind", "value"], query))
     scratch.filled(hits)
     matched = and_(sel.c.kind == hits.c.kind, sel.c.value == hits.c.value)
@@ -187,7 +338,7 @@ def _link(
     )
     # 3. milestones: JQL, one statement per selector
     sources = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
-    for jql in jql_selectors(config, plan):
+    for jql in jqls:
         sid = sources.get(jql.source)
         if sid is None:
             continue
@@ -200,7 +351,8 @@ def _link(
             )
         )
     scratch.filled(want)
-    removed, added = _write_memberships(conn, want)
+    touched = _touched(conn, want, scope)
+    removed, added = _write_memberships(conn, want, scope)
 
     # 4. project candidates from milestones and containers, then the best per item
     rank = {pid: n for n, (_, pid) in enumerate(sorted(plan.project_ids.items()))}
@@ -259,21 +411,41 @@ def _link(
         )
     )
     scratch.filled(cand)
-    relinked = _write_best(conn, scratch, wi, cand, ranks)
-    in_projects = conn.scalar(
+    relinked = _write_best(conn, scratch, wi, cand, ranks, placed)
+    in_projects = _in_projects(conn, wi)
+    return ItemLinks(added, removed, relinked, in_projects, placing, everything, touched)
+
+
+TOUCHED_LIMIT = 1_000
+"""Past this many milestones touched, every milestone's scope is measured again."""
+
+
+def _touched(conn: Connection, want: Any, scope: Any | None) -> frozenset[int] | None:
+    """Return the milestones that hold a placed item or will (None: every one may)."""
+    if scope is None:
+        return None
+    mi = model.table_of(model.MilestoneItem)
+    held = select(mi.c.milestone_id).where(mi.c.work_item_id.in_(select(scope.c.work_item_id)))
+    found: set[int] = set(conn.scalars(held.union(select(want.c.milestone_id))))
+    return frozenset(found) if len(found) <= TOUCHED_LIMIT else None
+
+
+def _in_projects(conn: Connection, wi: Any) -> int:
+    live = wi.c.deleted_at.is_(None)
+    count = conn.scalar(
         select(func.count()).select_from(wi).where(live, wi.c.project_id.isnot(None))
     )
-    return ItemLinks(added, removed, relinked, int(in_projects or 0))
+    return int(count or 0)
 
 
-def _selector_hits(conn: Connection, wi: Any, sel: Any) -> list[Any]:
+def _selector_hits(conn: Connection, wi: Any, sel: Any, placed: Any) -> list[Any]:
     """Return SELECTs of (item id, kind, value) for item values some selector names.
 
     Each reads ``work_item`` once and probes the selector table by its index, so
     the cost is one pass over the items whatever the number of selectors (a plain
     join lets SQLite's planner scan the items once per selector instead).
     """
-    live = wi.c.deleted_at.is_(None)
+    live = and_(wi.c.deleted_at.is_(None), placed)
 
     def named(kind: str, value: Any) -> Any:
         return exists(select(literal(1)).where(sel.c.kind == kind, sel.c.value == value))
@@ -314,15 +486,16 @@ def _selector_hits(conn: Connection, wi: Any, sel: Any) -> list[Any]:
     return queries
 
 
-def _write_memberships(conn: Connection, want: Any) -> tuple[int, int]:
-    """Make ``milestone_item`` equal to the wanted pairs; return (removed, added)."""
+def _write_memberships(conn: Connection, want: Any, scope: Any | None) -> tuple[int, int]:
+    """Make the placed items' ``milestone_item`` rows the wanted pairs; return (removed, added)."""
     mi = model.table_of(model.MilestoneItem)
     wanted = exists(
         select(literal(1)).where(
             want.c.milestone_id == mi.c.milestone_id, want.c.work_item_id == mi.c.work_item_id
         )
     )
-    removed = conn.execute(delete(mi).where(~wanted)).rowcount
+    placed = true() if scope is None else mi.c.work_item_id.in_(select(scope.c.work_item_id))
+    removed = conn.execute(delete(mi).where(placed, ~wanted)).rowcount
     present = exists(
         select(literal(1)).where(
             mi.c.milestone_id == want.c.milestone_id, mi.c.work_item_id == want.c.work_item_id
@@ -338,7 +511,9 @@ def _write_memberships(conn: Connection, want: Any) -> tuple[int, int]:
     return int(removed or 0), len(added)
 
 
-def _write_best(conn: Connection, scratch: Scratch, wi: Any, cand: Any, ranks: Any) -> int:
+def _write_best(
+    conn: Connection, scratch: Scratch, wi: Any, cand: Any, ranks: Any, placed: Any
+) -> int:
     """Give each item its best candidate's project and deliverable; return rows changed.
 
     A priority names one (project, deliverable) (see ``ranks``), so the best
@@ -375,7 +550,7 @@ def _write_best(conn: Connection, scratch: Scratch, wi: Any, cand: Any, ranks: A
     claimed = exists(select(literal(1)).where(best.c.work_item_id == wi.c.id))
     cleared = conn.execute(
         update(wi)
-        .where((wi.c.project_id.isnot(None)) | (wi.c.deliverable_id.isnot(None)), ~claimed)
+        .where(placed, (wi.c.project_id.isnot(None)) | (wi.c.deliverable_id.isnot(None)), ~claimed)
         .values(project_id=None, deliverable_id=None)
     ).rowcount
     return int(changed or 0) + int(cleared or 0)

@@ -22,7 +22,7 @@ added after the start, or moved out, shows as a change in the curve.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -163,16 +163,25 @@ def progress_by_source(frame: ItemFrame, milestone_id: int, measure: str) -> dic
     }
 
 
-def milestone_scope(conn: Connection) -> dict[int, tuple[int, float]]:
-    """Return {milestone id: (items, points)} of the scope items every milestone holds."""
+def milestone_scope(
+    conn: Connection, milestone_ids: Collection[int] | None = None
+) -> dict[int, tuple[int, float]]:
+    """Return {milestone id: (items, points)} of the scope items each milestone holds.
+
+    Every milestone, or those of ``milestone_ids``; a milestone without scope items
+    is left out.
+    """
     mi = model.table_of(model.MilestoneItem)
     wi = model.table_of(model.WorkItem)
-    rows: Sequence[Any] = conn.execute(
+    query = (
         select(mi.c.milestone_id, func.count(), func.coalesce(func.sum(wi.c.story_points), 0.0))
         .join(wi, wi.c.id == mi.c.work_item_id)
         .where(wi.c.deleted_at.is_(None), counts_as_scope(wi))
         .group_by(mi.c.milestone_id)
-    ).all()
+    )
+    if milestone_ids is not None:
+        query = query.where(mi.c.milestone_id.in_(sorted(milestone_ids)))
+    rows: Sequence[Any] = conn.execute(query).all()
     return {int(m): (int(n), float(p)) for m, n, p in rows}
 
 

@@ -50,6 +50,9 @@ class PlanRefresh:
     tool_milestones: int
     deliverables: int
     items_in_projects: int
+    items_placed: int
+    """Work items placed again: every one when the plan around them changed, else the
+    ones the sync wrote since the last refresh (and sub-tasks that follow them)."""
     items_relinked: int
     milestone_links_added: int
     milestone_links_removed: int
@@ -91,9 +94,18 @@ class PlanRefresh:
 
 
 def refresh_plan(
-    store: Store, config: Config, now: Callable[[], datetime] | None = None
+    store: Store,
+    config: Config,
+    now: Callable[[], datetime] | None = None,
+    *,
+    relink: bool = False,
 ) -> PlanRefresh:
-    """Apply the plan, link everything, record plan changes; idempotent and set-based."""
+    """Apply the plan, link what may have moved, record plan changes; idempotent, set-based.
+
+    Work items are placed again when they changed since they were last placed,
+    or all of them when the plan around them changed (``pmsync.plan.linking``);
+    ``relink`` places every item again whatever changed.
+    """
     clock = now or store.now
     moment = clock()
     log = ChangeLog()
@@ -107,8 +119,10 @@ def refresh_plan(
             conn.execute(text("SET LOCAL work_mem = '128MB'"))
         plan = apply_config(conn, config, moment, log)
         milestones = link_milestones(conn, config, plan, moment, log)
-        items = link_items(conn, config, plan, milestones)
-        scope_changed = _record_scope(conn, plan.project_ids, plan.new_projects, log)
+        items = link_items(conn, config, plan, milestones, moment, everything=relink)
+        scope_changed = _record_scope(
+            conn, plan.project_ids, plan.new_projects, log, items.milestones_touched
+        )
         mentions = link_mentions(conn, config)
         risks = sync_risks(conn, config, plan, moment)
         recorded = log.write(conn, moment)
@@ -125,6 +139,7 @@ def refresh_plan(
         tool_milestones=milestones.tool_milestones,
         deliverables=len(plan.deliverable_ids),
         items_in_projects=items.items_in_projects,
+        items_placed=items.items_placed,
         items_relinked=items.items_relinked,
         milestone_links_added=items.milestone_links_added,
         milestone_links_removed=items.milestone_links_removed,
@@ -169,18 +184,26 @@ def _analyse_relinked(store: Store, items: ItemLinks) -> None:
 
 
 def _record_scope(
-    conn: Any, project_ids: dict[str, int], new_projects: set[str], log: ChangeLog
+    conn: Any,
+    project_ids: dict[str, int],
+    new_projects: set[str],
+    log: ChangeLog,
+    touched: frozenset[int] | None,
 ) -> int:
-    """Store each milestone's scope; log a change where a known scope moved."""
+    """Store the scope of the ``touched`` milestones (None: every one); log a change
+    where a known scope moved."""
+    if touched is not None and not touched:
+        return 0
     table = model.table_of(model.Milestone)
-    scope = milestone_scope(conn)
+    scope = milestone_scope(conn, touched)
     key_of = {v: k for k, v in project_ids.items()}
     updates = []
-    rows = conn.execute(
-        select(
-            table.c.id, table.c.project_id, table.c.name, table.c.scope_items, table.c.scope_points
-        ).where(table.c.project_id.in_(list(project_ids.values())))
-    )
+    query = select(
+        table.c.id, table.c.project_id, table.c.name, table.c.scope_items, table.c.scope_points
+    ).where(table.c.project_id.in_(list(project_ids.values())))
+    if touched is not None:
+        query = query.where(table.c.id.in_(sorted(touched)))
+    rows = conn.execute(query)
     for row in rows:
         items, points = scope.get(row.id, (0, 0.0))
         if (row.scope_items, row.scope_points) == (items, points):

@@ -1,0 +1,218 @@
+"""A refresh places again only the work items that may have moved, and lands where
+placing every item would.
+
+The reference is ``refresh_plan(relink=True)``, which places every item: after
+each incremental refresh it must find nothing to change. The changes are
+written the way a sync writes them (``Store.write_page``), so the upsert's and
+the deletion's reset of the placement stamp is what is exercised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from worlds import SandboxWorld
+
+from pmsync import model, records
+from pmsync.plan import refresh_plan
+from pmsync.plan.refresh import PlanRefresh
+from pmsync.store import Store
+from pmsync.sync import run_sync
+
+Placement = tuple[str | None, str | None, frozenset[str]]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxWorld]:
+    with SandboxWorld(tmp_path_factory.mktemp("linking") / "world", seed=5) as made:
+        yield made
+
+
+def placements(store: Store) -> dict[str, Placement]:
+    """Every work item's project, deliverable and milestones, by its key."""
+    wi, pr, dl = model.WorkItem, model.Project, model.Deliverable
+    ms, mi = model.Milestone, model.MilestoneItem
+    with store.session(readonly=True) as s:
+        rows = s.execute(
+            select(wi.id, wi.key, pr.key, dl.code)
+            .outerjoin(pr, pr.id == wi.project_id)
+            .outerjoin(dl, dl.id == wi.deliverable_id)
+            .where(wi.deleted_at.is_(None))
+        ).all()
+        names: dict[int, set[str]] = {}
+        for item_id, name in s.execute(
+            select(mi.work_item_id, ms.name).join(ms, ms.id == mi.milestone_id)
+        ):
+            names.setdefault(item_id, set()).add(name)
+    return {key: (project, code, frozenset(names.get(i, ()))) for i, key, project, code in rows}
+
+
+def hashes(store: Store) -> dict[tuple[int, str], tuple[str, bool]]:
+    """Every work item's payload hash and whether it is deleted: what a sync changes."""
+    wi = model.WorkItem
+    with store.session(readonly=True) as s:
+        rows = s.execute(
+            select(wi.source_id, wi.external_id, wi.payload_hash, wi.deleted_at.isnot(None))
+        ).all()
+    return {(r[0], r[1]): (r[2], r[3]) for r in rows}
+
+
+def refreshed(world: SandboxWorld, store: Store) -> PlanRefresh:
+    """Refresh as the sync does; then placing every item again must change nothing."""
+    done = refresh_plan(store, world.config, world.box.clock.now)
+    after = placements(store)
+    again = refresh_plan(store, world.config, world.box.clock.now, relink=True)
+    assert not again.changed, again
+    assert placements(store) == after
+    return done
+
+
+def stored_item(store: Store, key: str) -> records.WorkItem:
+    """Return the stored Jira issue ``key`` as the record the connector would send."""
+    wi = model.table_of(model.WorkItem)
+    with store.session(readonly=True) as s:
+        row = s.execute(select(wi).where(wi.c.key == key, wi.c.deleted_at.is_(None))).one()
+    fields = {f.name for f in dataclasses.fields(records.WorkItem)}
+    values: dict[str, Any] = {k: v for k, v in row._mapping.items() if k in fields}
+    values.update(
+        external_id=row.external_id,
+        assignee=records.PersonRef(row.assignee_login) if row.assignee_login else None,
+        reporter=records.PersonRef(row.reporter_login) if row.reporter_login else None,
+        labels=tuple(row.labels),
+        components=tuple(row.components),
+        milestones=tuple(row.milestones),
+    )
+    return records.WorkItem(**values)
+
+
+def sub_task_of(story: records.WorkItem, external_id: str, key: str) -> records.WorkItem:
+    """A sub-task of ``story`` with nothing of its own that a selector could match."""
+    return dataclasses.replace(
+        story,
+        external_id=external_id,
+        key=key,
+        title=f"Sub-task of {story.key}",
+        item_type="Sub-task",
+        parent_key=story.key,
+        epic_key=None,
+        labels=(),
+        components=(),
+        milestones=(),
+    )
+
+
+def write(store: Store, *written: records.Record) -> None:
+    store.write_page("jira", "issues", records.Page(list(written)), None)
+
+
+@pytest.fixture
+def synced(world: SandboxWorld, make_store: Callable[..., Store]) -> Store:
+    store = make_store()
+    world.sync(store)
+    return store
+
+
+def test_a_refresh_with_nothing_new_places_no_item(world: SandboxWorld, synced: Store) -> None:
+    done = refreshed(world, synced)
+    assert done.items_placed == 0
+    assert not done.changed
+    assert done.items_in_projects > 100
+
+
+def test_a_sub_task_follows_its_parent_story_from_epic_to_epic(
+    world: SandboxWorld, synced: Store
+) -> None:
+    story = stored_item(synced, "CRM-6")
+    assert story.epic_key == "CRM-1"  # the generated world: deliverable 1.1 is epic CRM-1
+    write(synced, sub_task_of(story, "crm-sub-1", "CRM-900"))
+    done = refreshed(world, synced)
+    assert done.items_placed == 1
+    assert placements(synced)["CRM-900"][:2] == ("CRM", "1.1")
+
+    write(synced, dataclasses.replace(story, epic_key="CRM-12", parent_key="CRM-12"))
+    done = refreshed(world, synced)
+    assert done.items_placed == 2  # the story, and the sub-task that follows it
+    assert placements(synced)["CRM-6"][:2] == ("CRM", "1.2")
+    assert placements(synced)["CRM-900"][:2] == ("CRM", "1.2")
+
+
+def test_a_sub_task_whose_parent_changed_key_or_went_is_placed_again(
+    world: SandboxWorld, synced: Store
+) -> None:
+    story = stored_item(synced, "CRM-6")
+    write(synced, sub_task_of(story, "crm-sub-2", "CRM-901"))
+    refreshed(world, synced)
+    assert placements(synced)["CRM-901"][:2] == ("CRM", "1.1")
+
+    # The story is moved and renumbered; its sub-task still names the old key.
+    write(synced, dataclasses.replace(story, key="CRM-950"))
+    refreshed(world, synced)
+    assert placements(synced)["CRM-901"][:2] == ("CRM", None)  # the Jira project, no epic
+
+    write(synced, dataclasses.replace(story, key="CRM-6"))
+    refreshed(world, synced)
+    assert placements(synced)["CRM-901"][:2] == ("CRM", "1.1")
+
+    write(synced, records.Deletion(story.external_id, record_kind="work_item"))
+    refreshed(world, synced)
+    assert "CRM-6" not in placements(synced)
+    assert placements(synced)["CRM-901"][:2] == ("CRM", None)
+
+
+def test_an_edited_project_file_places_every_item_again(
+    world: SandboxWorld, make_store: Callable[..., Store], tmp_path: Path
+) -> None:
+    store = make_store()
+    world.sync(store)
+    total = len(placements(store))
+    before = placements(store)
+    original = world.read("projects/crm.yaml")
+
+    def retarget(data: dict[str, Any]) -> None:
+        for node in data["deliverables"][0]["children"]:
+            if node["code"] == "1.2":
+                node["match"] = [{"epic": "CRM-17"}]
+            elif node["code"] == "1.3":
+                node["match"] = [{"epic": "CRM-12"}]
+
+    try:
+        world.edit_project("CRM", retarget)
+        done = refreshed(world, store)
+        assert done.items_placed >= total
+        after = placements(store)
+        swapped = {k for k, v in before.items() if v[:2] == ("CRM", "1.2")}
+        assert swapped and all(after[k][:2] == ("CRM", "1.3") for k in swapped)
+    finally:
+        world.write("projects/crm.yaml", original)
+        world.reload()
+    done = refreshed(world, store)
+    assert done.items_placed >= total
+    assert placements(store) == before
+
+
+def test_days_of_changes_place_only_the_changed_items_and_agree_with_placing_all(
+    make_store: Callable[..., Store], tmp_path: Path
+) -> None:
+    with SandboxWorld(tmp_path / "world", seed=11) as world:
+        store = make_store()
+        world.sync(store)
+        total = len(placements(store))
+        before = hashes(store)
+        for _ in range(3):
+            world.box.advance(timedelta(days=9))
+            report = run_sync(
+                store, world.config.sources, now=world.box.clock.now, sleep=lambda s: None
+            )
+            assert report.ok
+            after = hashes(store)
+            written = sum(1 for k, v in after.items() if before.get(k) != v)
+            before = after
+            done = refreshed(world, store)  # then placing every item changes nothing
+            assert written <= done.items_placed < total
+        assert len(placements(store)) >= total
