@@ -152,8 +152,9 @@ def test_a_sub_task_whose_parent_changed_key_or_went_is_placed_again(
 
     # The story is moved and renumbered; its sub-task still names the old key.
     write(synced, dataclasses.replace(story, key="CRM-950"))
-    refreshed(world, synced)
+    assert refreshed(world, synced).items_placed == 2  # the story, and its orphaned sub-task
     assert placements(synced)["CRM-901"][:2] == ("CRM", None)  # the Jira project, no epic
+    assert refreshed(world, synced).items_placed == 0  # an orphan is placed once, not each time
 
     write(synced, dataclasses.replace(story, key="CRM-6"))
     refreshed(world, synced)
@@ -163,6 +164,19 @@ def test_a_sub_task_whose_parent_changed_key_or_went_is_placed_again(
     refreshed(world, synced)
     assert "CRM-6" not in placements(synced)
     assert placements(synced)["CRM-901"][:2] == ("CRM", None)
+
+
+def test_an_item_whose_parent_is_not_synced_is_placed_once(
+    world: SandboxWorld, synced: Store
+) -> None:
+    story = stored_item(synced, "CRM-6")
+    # Its parent lives in a Jira project pmsync does not sync.
+    write(
+        synced, dataclasses.replace(sub_task_of(story, "crm-sub-3", "CRM-902"), parent_key="OPS-7")
+    )
+    assert refreshed(world, synced).items_placed == 1
+    assert placements(synced)["CRM-902"][:2] == ("CRM", None)
+    assert refreshed(world, synced).items_placed == 0
 
 
 def test_an_edited_project_file_places_every_item_again(

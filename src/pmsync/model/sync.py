@@ -134,9 +134,9 @@ class WorkItem(RecordColumns, Base):
         Index(None, "source_id", "container"),
         Index(None, "source_id", "key"),
         Index(None, "project_id", "source_id", "deleted_at"),
-        Index(None, "source_id", "parent_key"),
+        Index(None, "source_id", "parent_key", "link_fingerprint"),
         Index(
-            "ix_work_item_unlinked",
+            "ix_work_item_unlinked",  # pmsync.plan.linking.UNLINKED_INDEX
             "id",
             sqlite_where=text("link_fingerprint IS NULL"),
             postgresql_where=text("link_fingerprint IS NULL"),

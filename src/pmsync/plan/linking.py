@@ -30,8 +30,9 @@ placed with (``work_item.link_fingerprint``), which the record upsert and
 deletion reset to NULL. When the fingerprint is the one of the last refresh,
 the items placed again are the unplaced ones (a partial index finds them),
 the sub-tasks of those (their epic comes through their parent), and the
-sub-tasks whose parent is missing (a parent whose key changed leaves them
-behind); otherwise every item is. Either way the links come out as placing
+sub-tasks placed with a parent that is now missing (a parent whose key
+changed leaves them behind; the stamp says whether the parent was there);
+otherwise every item is. Either way the links come out as placing
 every item would make them (``tests/test_plan_linking.py`` checks it).
 """
 
@@ -49,6 +50,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    case,
     delete,
     exists,
     func,
@@ -147,30 +149,66 @@ def fingerprint(
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+UNLINKED_INDEX = "ix_work_item_unlinked"
+"""The partial index of the work items no refresh has placed since they were written."""
+WITH_PARENT = ":p"
+"""Appended to the stamp of an item placed while its parent was in the store."""
+
+
+def _stamped(wi: Any, stamp: str) -> Any:
+    """Return the stamp an item gets when placed now: with ``WITH_PARENT`` if its parent is there.
+
+    An item placed without its parent (an epic in a project pmsync does not
+    sync) stays as it is until it or the plan changes; one placed with its
+    parent is placed again once the parent is gone (deleted, or renumbered by a
+    move while the item still names the old key).
+    """
+    parent = wi.alias("stamp_parent")
+    present = exists(
+        select(literal(1)).where(
+            parent.c.source_id == wi.c.source_id,
+            parent.c.key == wi.c.parent_key,
+            parent.c.deleted_at.is_(None),
+        )
+    )
+    return case(
+        (and_(wi.c.parent_key.isnot(None), present), literal(stamp + WITH_PARENT)),
+        else_=literal(stamp),
+    )
+
+
 def _place(
     conn: Connection, scratch: Scratch, wi: Any, stamp: str, everything: bool
 ) -> tuple[Any | None, int]:
     """Stamp the items to place again; return the scratch table of their ids and their count.
 
     ``everything``: no table (None), every item. Otherwise the unplaced items,
-    the sub-tasks of those, and the sub-tasks whose parent is missing. Stamped
-    first, in this transaction: a sync that rewrites one of them afterwards
-    resets its stamp, and the next refresh places it again.
+    the sub-tasks of those, and the items placed with a parent that is gone.
+    Stamped first, in this transaction: a sync that rewrites one of them
+    afterwards resets its stamp, and the next refresh places it again.
     """
     if everything:
+        now_stamped = _stamped(wi, stamp)
         conn.execute(
             update(wi)
-            .where(wi.c.link_fingerprint.is_distinct_from(stamp))
-            .values(link_fingerprint=stamp)
+            .where(wi.c.link_fingerprint.is_distinct_from(now_stamped))
+            .values(link_fingerprint=now_stamped)
         )
         return None, int(conn.scalar(select(func.count()).select_from(wi)) or 0)
     scope = scratch.table("pmsync_scope", Column("work_item_id", Integer, primary_key=True))
     placed = select(scope.c.work_item_id)
-    conn.execute(
-        insert(scope).from_select(
-            ["work_item_id"], select(wi.c.id).where(wi.c.link_fingerprint.is_(None))
+    if conn.dialect.name == "sqlite":
+        # Without statistics SQLite would rather scan the wider index that holds the stamp.
+        conn.exec_driver_sql(
+            f"INSERT INTO {scope.name} (work_item_id) SELECT id FROM {wi.name}"
+            f" INDEXED BY {UNLINKED_INDEX} WHERE link_fingerprint IS NULL"
         )
-    )
+    else:
+        conn.execute(
+            insert(scope).from_select(
+                ["work_item_id"], select(wi.c.id).where(wi.c.link_fingerprint.is_(None))
+            )
+        )
     child, parent = wi.alias("child_item"), wi.alias("parent_item")
     conn.execute(
         insert(scope).from_select(
@@ -185,7 +223,7 @@ def _place(
             .where(parent.c.id.in_(placed), child.c.id.notin_(placed)),
         )
     )
-    orphan = ~exists(
+    gone = ~exists(
         select(literal(1)).where(
             parent.c.source_id == wi.c.source_id,
             parent.c.key == wi.c.parent_key,
@@ -195,11 +233,9 @@ def _place(
     conn.execute(
         insert(scope).from_select(
             ["work_item_id"],
+            # from the index on (source_id, parent_key, link_fingerprint) alone
             select(wi.c.id).where(
-                wi.c.parent_key.isnot(None),
-                wi.c.deleted_at.is_(None),
-                orphan,
-                wi.c.id.notin_(placed),
+                wi.c.link_fingerprint == stamp + WITH_PARENT, gone, wi.c.id.notin_(placed)
             ),
         )
     )
@@ -207,9 +243,7 @@ def _place(
     count = int(conn.scalar(select(func.count()).select_from(scope)) or 0)
     if count:
         conn.execute(
-            update(wi)
-            .where(wi.c.id.in_(placed), wi.c.link_fingerprint.is_distinct_from(stamp))
-            .values(link_fingerprint=stamp)
+            update(wi).where(wi.c.id.in_(placed)).values(link_fingerprint=_stamped(wi, stamp))
         )
     return scope, count
 

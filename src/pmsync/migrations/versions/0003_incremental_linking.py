@@ -6,8 +6,10 @@ to NULL, and the partial index ``ix_work_item_unlinked`` finds those rows
 without reading the table. ``plan_state`` keeps the fingerprint of the last
 refresh: when config, the tool milestones' claims or the milestones' projects
 change, it differs and every item is placed again. The index on
-``(source_id, parent_key)`` finds the sub-tasks of a changed parent, whose
-epic comes through it. Existing items start unplaced: the first refresh after
+``(source_id, parent_key, link_fingerprint)`` finds the sub-tasks of a
+changed parent (their epic comes through it) and, without reading the rows
+(whose JSON payload puts the stamp on overflow pages), the sub-tasks placed
+with a parent that is gone. Existing items start unplaced: the first refresh after
 the upgrade places every item once, as it did on every refresh before.
 
 Revision ID: 0003
@@ -41,9 +43,9 @@ def upgrade() -> None:
     )
     op.add_column("work_item", sa.Column("link_fingerprint", sa.String(), nullable=True))
     op.create_index(
-        op.f("ix_work_item_source_id_parent_key"),
+        op.f("ix_work_item_source_id_parent_key_link_fingerprint"),
         "work_item",
-        ["source_id", "parent_key"],
+        ["source_id", "parent_key", "link_fingerprint"],
         unique=False,
     )
     op.create_index(
@@ -59,7 +61,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Revert this revision."""
     op.drop_index("ix_work_item_unlinked", table_name="work_item")
-    op.drop_index(op.f("ix_work_item_source_id_parent_key"), table_name="work_item")
+    op.drop_index(
+        op.f("ix_work_item_source_id_parent_key_link_fingerprint"), table_name="work_item"
+    )
     with op.batch_alter_table("work_item") as batch:
         batch.drop_column("link_fingerprint")
     op.drop_table("plan_state")
