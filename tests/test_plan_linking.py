@@ -53,6 +53,21 @@ def placements(store: Store) -> dict[str, Placement]:
     return {key: (project, code, frozenset(names.get(i, ()))) for i, key, project, code in rows}
 
 
+def links(store: Store) -> dict[tuple[str, str], str | None]:
+    """Each commit's and pull request's link by (its external id, the key it names): the
+    key of the work item it resolves to, or None."""
+    wl, wi = model.WorkItemLink, model.WorkItem
+    cm = model.Commit
+    with store.session(readonly=True) as s:
+        rows = s.execute(
+            select(cm.external_id, wl.key, wi.key)
+            .join(cm, cm.id == wl.from_id)
+            .outerjoin(wi, wi.id == wl.work_item_id)
+            .where(wl.from_kind == "commit")
+        ).all()
+    return {(commit, key): item for commit, key, item in rows}
+
+
 def hashes(store: Store) -> dict[tuple[int, str], tuple[str, bool]]:
     """Every work item's payload hash and whether it is deleted: what a sync changes."""
     wi = model.WorkItem
@@ -66,10 +81,11 @@ def hashes(store: Store) -> dict[tuple[int, str], tuple[str, bool]]:
 def refreshed(world: SandboxWorld, store: Store) -> PlanRefresh:
     """Refresh as the sync does; then placing every item again must change nothing."""
     done = refresh_plan(store, world.config, world.box.clock.now)
-    after = placements(store)
+    after, linked = placements(store), links(store)
     again = refresh_plan(store, world.config, world.box.clock.now, relink=True)
     assert not again.changed, again
     assert placements(store) == after
+    assert links(store) == linked
     return done
 
 
@@ -177,6 +193,41 @@ def test_an_item_whose_parent_is_not_synced_is_placed_once(
     assert refreshed(world, synced).items_placed == 1
     assert placements(synced)["CRM-902"][:2] == ("CRM", None)
     assert refreshed(world, synced).items_placed == 0
+
+
+def test_a_commit_naming_an_issue_follows_the_issue_as_it_comes_moves_and_goes(
+    world: SandboxWorld, synced: Store
+) -> None:
+    story = stored_item(synced, "CRM-6")
+    repository = world.repository("CRM").full_name
+    at = story.updated_at
+    commit = records.Commit(
+        external_id=f"{repository}@{'c' * 40}",
+        sha="c" * 40,
+        repository=repository,
+        message="CRM-904: the export keeps the customer's time zone",
+        authored_at=at,
+        committed_at=at,
+    )
+    synced.write_page("github", "commits", records.Page([commit]), None)
+    refreshed(world, synced)
+    named = (commit.external_id, "CRM-904")
+    assert links(synced)[named] is None  # not synced yet
+
+    issue = dataclasses.replace(story, external_id="crm-904", key="CRM-904", parent_key=None)
+    write(synced, issue)
+    assert refreshed(world, synced).mention_links_resolved == 1
+    assert links(synced)[named] == "CRM-904"
+
+    write(synced, dataclasses.replace(issue, key="CRM-905"))  # moved and renumbered
+    assert refreshed(world, synced).mention_links_resolved == 1
+    assert links(synced)[named] is None
+
+    write(synced, issue)
+    refreshed(world, synced)
+    write(synced, records.Deletion(issue.external_id, record_kind="work_item"))
+    assert refreshed(world, synced).mention_links_resolved == 1
+    assert links(synced)[named] is None
 
 
 def test_an_edited_project_file_places_every_item_again(

@@ -93,6 +93,9 @@ class ItemLinks:
     milestones_touched: frozenset[int] | None = None
     """Milestones that held or now hold a placed item: the only ones whose scope can have
     changed. None: any may have (every item was placed, or too many milestones to list)."""
+    placed_ids: frozenset[int] | None = None
+    """The items placed (None: every item, or more than ``PLACED_LIMIT``): links from
+    commits and pull requests can only have moved to or from these."""
 
 
 def link_items(
@@ -133,6 +136,7 @@ def fingerprint(
     ).all()
     owners = conn.execute(select(ms.c.id, ms.c.project_id).order_by(ms.c.id)).all()
     sources = conn.execute(select(model.Source.name, model.Source.id).order_by("name")).all()
+    configured = sorted((name, source.type) for name, source in config.sources.items())
     parts = {
         "version": LINKING_VERSION,
         "selectors": selectors,
@@ -144,6 +148,7 @@ def fingerprint(
         "claims": [tuple(r) for r in claims],
         "owners": [tuple(r) for r in owners],
         "sources": [tuple(r) for r in sources],
+        "configured": configured,
     }
     text = json.dumps(parts, sort_keys=True, default=repr, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -270,7 +275,10 @@ def _link(
     if last != stamp:
         upsert_state(conn, FINGERPRINT, stamp, now)
     if not placing:
-        return ItemLinks(0, 0, 0, _in_projects(conn, wi), 0, everything, frozenset())
+        return ItemLinks(0, 0, 0, _in_projects(conn, wi), 0, everything, frozenset(), frozenset())
+    placed_ids: frozenset[int] | None = None
+    if scope is not None and placing <= PLACED_LIMIT:
+        placed_ids = frozenset(conn.scalars(select(scope.c.work_item_id)))
     placed = true() if scope is None else wi.c.id.in_(select(scope.c.work_item_id))
     sel = scratch.table(
         "pmsync_selector",
@@ -447,11 +455,15 @@ def _link(
     scratch.filled(cand)
     relinked = _write_best(conn, scratch, wi, cand, ranks, placed)
     in_projects = _in_projects(conn, wi)
-    return ItemLinks(added, removed, relinked, in_projects, placing, everything, touched)
+    return ItemLinks(
+        added, removed, relinked, in_projects, placing, everything, touched, placed_ids
+    )
 
 
 TOUCHED_LIMIT = 1_000
 """Past this many milestones touched, every milestone's scope is measured again."""
+PLACED_LIMIT = 50_000
+"""Past this many items placed, every link from a commit or pull request is resolved again."""
 
 
 def _touched(conn: Connection, want: Any, scope: Any | None) -> frozenset[int] | None:

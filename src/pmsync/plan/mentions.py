@@ -10,7 +10,10 @@ and key: ``fixes`` when a closing keyword names it, else ``mentions``.
 A Jira key is kept only when its prefix is a Jira project pmsync has issues
 from (``UTF-8`` and ``SHA-256`` are not issue keys); a bare ``#3`` means issue
 3 of the record's own repository. Links are resolved to work items on every
-refresh, so a commit that names an issue synced later is linked once it is.
+refresh, so a commit that names an issue synced later is linked once it is:
+the links that may have moved, that is, the unresolved ones and those that
+point at or name an item the refresh placed again (every link when it placed
+every item; see ``pmsync.plan.linking``).
 
 Scanning is incremental: each record keeps the fingerprint (its payload hash,
 the patterns and the known Jira projects) it was last scanned with, and only
@@ -21,14 +24,29 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from pmsync import model
 from pmsync.config import Config
+from pmsync.plan.sql import Scratch
 from pmsync.upsert import MAX_PARAMS, chunked
 
 DEFAULT_KEY_PATTERNS = (r"\b[A-Z][A-Z0-9]+-\d+\b",)
@@ -111,8 +129,15 @@ def _jira_sources(config: Config, sources: Mapping[str, int]) -> list[int]:
     return [sources[n] for n, s in config.sources.items() if s.type == "jira" and n in sources]
 
 
-def link_mentions(conn: Connection, config: Config) -> MentionLinks:
-    """Scan new or changed commits and pull requests for keys; resolve every link."""
+def link_mentions(
+    conn: Connection, config: Config, placed: Collection[int] | None = None
+) -> MentionLinks:
+    """Scan new or changed commits and pull requests for keys; resolve the links.
+
+    ``placed``: the work items the plan refresh placed again (what a sync wrote);
+    only links that are unresolved, or point at or name one of them, can have
+    moved. None resolves every link.
+    """
     sources = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
     names = {v: k for k, v in sources.items()}
     jira = _jira_sources(config, sources)
@@ -136,7 +161,7 @@ def link_mentions(conn: Connection, config: Config) -> MentionLinks:
             finder = KeyFinder.for_settings(source.settings if source else None, projects)
             n, w = _scan(conn, table, kind, texts, sid, finder)
             scanned, written = scanned + n, written + w
-    return MentionLinks(scanned, written, _resolve(conn, jira))
+    return MentionLinks(scanned, written, _resolve(conn, jira, placed))
 
 
 SCAN_BATCH = 10_000
@@ -190,8 +215,34 @@ def _scan(
         scanned, written = scanned + len(rows), written + len(found)
 
 
-def _resolve(conn: Connection, jira: list[int]) -> int:
-    """Point every link at the live work item its key names now; return links changed."""
+def _resolve(conn: Connection, jira: list[int], placed: Collection[int] | None) -> int:
+    """Point the links that may have moved at the live work item their key names now.
+
+    A link's item can change only when an item with its key was written: it
+    is then among the items placed again, so with ``placed`` only the links
+    that are unresolved, point at a placed item or name one's key are read
+    (every link when None). Returns the links changed.
+    """
+    links = model.table_of(model.WorkItemLink)
+    wi = model.table_of(model.WorkItem)
+    scratch = Scratch(conn)
+    try:
+        maybe: Any = true()
+        if placed is not None:
+            ids = scratch.table("pmsync_placed", Column("id", Integer, primary_key=True))
+            scratch.fill(ids, [{"id": i} for i in placed])
+            some = select(ids.c.id)
+            maybe = or_(
+                links.c.work_item_id.is_(None),
+                links.c.work_item_id.in_(some),
+                links.c.key.in_(select(wi.c.key).where(wi.c.id.in_(some))),
+            )
+        return _resolve_where(conn, jira, maybe)
+    finally:
+        scratch.close()
+
+
+def _resolve_where(conn: Connection, jira: list[int], maybe: Any) -> int:
     links = model.table_of(model.WorkItemLink)
     wi = model.table_of(model.WorkItem)
     changed = 0
@@ -207,7 +258,11 @@ def _resolve(conn: Connection, jira: list[int]) -> int:
         result = conn.execute(
             update(links)
             .where(
-                and_(links.c.key_kind == key_kind, links.c.work_item_id.is_distinct_from(target))
+                and_(
+                    links.c.key_kind == key_kind,
+                    maybe,
+                    links.c.work_item_id.is_distinct_from(target),
+                )
             )
             .values(work_item_id=target)
         )

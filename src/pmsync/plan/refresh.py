@@ -123,7 +123,7 @@ def refresh_plan(
         scope_changed = _record_scope(
             conn, plan.project_ids, plan.new_projects, log, items.milestones_touched
         )
-        mentions = link_mentions(conn, config)
+        mentions = link_mentions(conn, config, items.placed_ids)
         risks = sync_risks(conn, config, plan, moment)
         recorded = log.write(conn, moment)
         table = model.table_of(model.Milestone)
