@@ -644,8 +644,9 @@ def _mark_deleted(
 ) -> int:
     # A deletion is a change linking must see, as the upsert's rewrite of a row is.
     values: dict[str, Any] = {"deleted_at": now}
-    if "link_fingerprint" in table.c:
-        values["link_fingerprint"] = None
+    for mark in ("link_fingerprint", "link_state"):
+        if mark in table.c:
+            values[mark] = None
     deleted = 0
     for chunk in chunked(ids, MAX_PARAMS):
         result = conn.execute(

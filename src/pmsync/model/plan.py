@@ -157,7 +157,8 @@ class Risk(Base):
 
 
 class PlanState(Base):
-    """What a plan refresh keeps between runs, by name (``link_fingerprint``)."""
+    """What a plan refresh keeps between runs, by name (``link_fingerprint``: the
+    fingerprint of the plan the work items were last placed in)."""
 
     __tablename__ = "plan_state"
     name: Mapped[str] = mapped_column(primary_key=True)

@@ -134,12 +134,12 @@ class WorkItem(RecordColumns, Base):
         Index(None, "source_id", "container"),
         Index(None, "source_id", "key"),
         Index(None, "project_id", "source_id", "deleted_at"),
-        Index(None, "source_id", "parent_key", "link_fingerprint"),
+        Index(None, "source_id", "parent_key", "link_state"),
         Index(
             "ix_work_item_unlinked",  # pmsync.plan.linking.UNLINKED_INDEX
             "id",
-            sqlite_where=text("link_fingerprint IS NULL"),
-            postgresql_where=text("link_fingerprint IS NULL"),
+            sqlite_where=text("link_state IS NULL"),
+            postgresql_where=text("link_state IS NULL"),
         ),
         CheckConstraint("status_category IN ('todo', 'in_progress', 'done')", name="category"),
     )
@@ -174,10 +174,11 @@ class WorkItem(RecordColumns, Base):
     so which sources feed which projects is read from the index alone."""
     deliverable_id: Mapped[int | None] = mapped_column(fk("deliverable.id", "SET NULL"), index=True)
     """Set by linking, never by the record upsert."""
-    link_fingerprint: Mapped[str | None]
-    """The plan's linking fingerprint when linking last placed this row; the record
-    upsert and deletion set it to NULL, which is how a refresh finds the items to
-    place again (``pmsync.plan.linking``, the partial index ``ix_work_item_unlinked``)."""
+    link_state: Mapped[str | None] = mapped_column(String(1))
+    """Whether the plan refresh has placed this row since it was written: NULL not
+    yet (the record upsert and deletion set it), ``p`` placed while its parent was
+    in the store, ``-`` placed without one (``pmsync.plan.linking``; the partial
+    index ``ix_work_item_unlinked`` holds the NULL rows)."""
 
 
 class WorkItemChange(RecordColumns, Base):

@@ -25,15 +25,16 @@ Only the items that may have moved are placed again. Where an item goes
 depends on its own row and on the rest of the plan: the selectors, the JQL,
 the projects' containers, which unified milestone claims each tool
 milestone, and each milestone's project. That rest is summed up in a
-*fingerprint* (kept in ``plan_state``); each item keeps the fingerprint it was
-placed with (``work_item.link_fingerprint``), which the record upsert and
+*fingerprint* (kept in ``plan_state``); each item says whether it was placed
+since it was written (``work_item.link_state``), which the record upsert and
 deletion reset to NULL. When the fingerprint is the one of the last refresh,
 the items placed again are the unplaced ones (a partial index finds them),
 the sub-tasks of those (their epic comes through their parent), and the
 sub-tasks placed with a parent that is now missing (a parent whose key
-changed leaves them behind; the stamp says whether the parent was there);
-otherwise every item is. Either way the links come out as placing
-every item would make them (``tests/test_plan_linking.py`` checks it).
+changed leaves them behind; the state says whether the parent was there);
+otherwise every item is, and only the states that change are written.
+Either way the links come out as placing every item would make them
+(``tests/test_plan_linking.py`` checks it).
 """
 
 from __future__ import annotations
@@ -156,19 +157,21 @@ def fingerprint(
 
 UNLINKED_INDEX = "ix_work_item_unlinked"
 """The partial index of the work items no refresh has placed since they were written."""
-WITH_PARENT = ":p"
-"""Appended to the stamp of an item placed while its parent was in the store."""
+WITH_PARENT = "p"
+"""``link_state`` of an item placed while its parent was in the store."""
+WITHOUT_PARENT = "-"
+"""``link_state`` of an item placed without a parent in the store (or without one at all)."""
 
 
-def _stamped(wi: Any, stamp: str) -> Any:
-    """Return the stamp an item gets when placed now: with ``WITH_PARENT`` if its parent is there.
+def _state(wi: Any) -> Any:
+    """Return the ``link_state`` an item gets when placed now.
 
     An item placed without its parent (an epic in a project pmsync does not
     sync) stays as it is until it or the plan changes; one placed with its
     parent is placed again once the parent is gone (deleted, or renumbered by a
     move while the item still names the old key).
     """
-    parent = wi.alias("stamp_parent")
+    parent = wi.alias("state_parent")
     present = exists(
         select(literal(1)).where(
             parent.c.source_id == wi.c.source_id,
@@ -177,41 +180,38 @@ def _stamped(wi: Any, stamp: str) -> Any:
         )
     )
     return case(
-        (and_(wi.c.parent_key.isnot(None), present), literal(stamp + WITH_PARENT)),
-        else_=literal(stamp),
+        (and_(wi.c.parent_key.isnot(None), present), literal(WITH_PARENT)),
+        else_=literal(WITHOUT_PARENT),
     )
 
 
-def _place(
-    conn: Connection, scratch: Scratch, wi: Any, stamp: str, everything: bool
-) -> tuple[Any | None, int]:
-    """Stamp the items to place again; return the scratch table of their ids and their count.
+def _place(conn: Connection, scratch: Scratch, wi: Any, everything: bool) -> tuple[Any | None, int]:
+    """Mark the items to place again placed; return the scratch table of their ids and count.
 
-    ``everything``: no table (None), every item. Otherwise the unplaced items,
-    the sub-tasks of those, and the items placed with a parent that is gone.
-    Stamped first, in this transaction: a sync that rewrites one of them
-    afterwards resets its stamp, and the next refresh places it again.
+    ``everything``: no table (None), every item; only the states that change
+    are written (found from the index on ``(source_id, parent_key,
+    link_state)``, not from the rows). Otherwise the unplaced items, the
+    sub-tasks of those, and the items placed with a parent that is gone.
+    Marked first, in this transaction: a sync that rewrites one of them
+    afterwards resets its state, and the next refresh places it again.
     """
     if everything:
-        now_stamped = _stamped(wi, stamp)
-        conn.execute(
-            update(wi)
-            .where(wi.c.link_fingerprint.is_distinct_from(now_stamped))
-            .values(link_fingerprint=now_stamped)
-        )
+        other = wi.alias("other_item")
+        stale = select(other.c.id).where(other.c.link_state.is_distinct_from(_state(other)))
+        conn.execute(update(wi).where(wi.c.id.in_(stale)).values(link_state=_state(wi)))
         return None, int(conn.scalar(select(func.count()).select_from(wi)) or 0)
     scope = scratch.table("pmsync_scope", Column("work_item_id", Integer, primary_key=True))
     placed = select(scope.c.work_item_id)
     if conn.dialect.name == "sqlite":
-        # Without statistics SQLite would rather scan the wider index that holds the stamp.
+        # Without statistics SQLite would rather scan the wider index that holds the state.
         conn.exec_driver_sql(
             f"INSERT INTO {scope.name} (work_item_id) SELECT id FROM {wi.name}"
-            f" INDEXED BY {UNLINKED_INDEX} WHERE link_fingerprint IS NULL"
+            f" INDEXED BY {UNLINKED_INDEX} WHERE link_state IS NULL"
         )
     else:
         conn.execute(
             insert(scope).from_select(
-                ["work_item_id"], select(wi.c.id).where(wi.c.link_fingerprint.is_(None))
+                ["work_item_id"], select(wi.c.id).where(wi.c.link_state.is_(None))
             )
         )
     child, parent = wi.alias("child_item"), wi.alias("parent_item")
@@ -238,18 +238,14 @@ def _place(
     conn.execute(
         insert(scope).from_select(
             ["work_item_id"],
-            # from the index on (source_id, parent_key, link_fingerprint) alone
-            select(wi.c.id).where(
-                wi.c.link_fingerprint == stamp + WITH_PARENT, gone, wi.c.id.notin_(placed)
-            ),
+            # from the index on (source_id, parent_key, link_state) alone
+            select(wi.c.id).where(wi.c.link_state == WITH_PARENT, gone, wi.c.id.notin_(placed)),
         )
     )
     scratch.filled(scope)
     count = int(conn.scalar(select(func.count()).select_from(scope)) or 0)
     if count:
-        conn.execute(
-            update(wi).where(wi.c.id.in_(placed)).values(link_fingerprint=_stamped(wi, stamp))
-        )
+        conn.execute(update(wi).where(wi.c.id.in_(placed)).values(link_state=_state(wi)))
     return scope, count
 
 
@@ -267,13 +263,13 @@ def _link(
     ms = model.table_of(model.Milestone)
     rows = selector_rows(config, plan)
     jqls = jql_selectors(config, plan)
-    stamp = fingerprint(conn, config, plan, milestones, rows, jqls)
+    current = fingerprint(conn, config, plan, milestones, rows, jqls)
     state = model.table_of(model.PlanState)
     last = conn.scalar(select(state.c.value).where(state.c.name == FINGERPRINT))
-    everything = everything or last != stamp
-    scope, placing = _place(conn, scratch, wi, stamp, everything)
-    if last != stamp:
-        upsert_state(conn, FINGERPRINT, stamp, now)
+    everything = everything or last != current
+    scope, placing = _place(conn, scratch, wi, everything)
+    if last != current:
+        upsert_state(conn, FINGERPRINT, current, now)
     if not placing:
         return ItemLinks(0, 0, 0, _in_projects(conn, wi), 0, everything, frozenset(), frozenset())
     placed_ids: frozenset[int] | None = None
