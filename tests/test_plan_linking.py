@@ -134,6 +134,18 @@ def synced(world: SandboxWorld, make_store: Callable[..., Store]) -> Store:
     return store
 
 
+def test_a_plan_without_any_synced_item_shows_empty_milestones(
+    world: SandboxWorld, make_store: Callable[..., Store]
+) -> None:
+    store = make_store()
+    done = refresh_plan(store, world.config, world.box.clock.now)
+    assert done.items_placed == 0 and done.milestones > 0
+    ms = model.Milestone
+    with store.session(readonly=True) as s:
+        scopes = set(s.execute(select(ms.scope_items, ms.scope_points)).all())
+    assert scopes == {(0, 0.0)}  # measured as empty, not left unknown
+
+
 def test_a_refresh_with_nothing_new_places_no_item(world: SandboxWorld, synced: Store) -> None:
     done = refreshed(world, synced)
     assert done.items_placed == 0

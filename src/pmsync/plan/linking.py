@@ -270,8 +270,9 @@ def _link(
     scope, placing = _place(conn, scratch, wi, everything)
     if last != current:
         upsert_state(conn, FINGERPRINT, current, now)
-    if not placing:
-        return ItemLinks(0, 0, 0, _in_projects(conn, wi), 0, everything, frozenset(), frozenset())
+    if not placing:  # nothing to place; after a plan change every scope is still measured
+        nothing = None if everything else frozenset[int]()
+        return ItemLinks(0, 0, 0, _in_projects(conn, wi), 0, everything, nothing, nothing)
     placed_ids: frozenset[int] | None = None
     if scope is not None and placing <= PLACED_LIMIT:
         placed_ids = frozenset(conn.scalars(select(scope.c.work_item_id)))
