@@ -10,16 +10,19 @@ the deletion's reset of the placement stamp is what is exercised.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from typer.testing import CliRunner
 from worlds import SandboxWorld
 
 from pmsync import model, records
+from pmsync.cli import app
 from pmsync.plan import refresh_plan
 from pmsync.plan.refresh import PlanRefresh
 from pmsync.store import Store
@@ -293,3 +296,27 @@ def test_days_of_changes_place_only_the_changed_items_and_agree_with_placing_all
             done = refreshed(world, store)  # then placing every item changes nothing
             assert written <= done.items_placed < total
         assert len(placements(store)) >= total
+
+
+def test_plan_refresh_on_the_command_line_says_what_it_placed(
+    world: SandboxWorld, synced: Store, db_url: str
+) -> None:
+    runner = CliRunner()
+    env = {"PMSYNC_DATABASE_URL": db_url, "COLUMNS": "200"}
+    base = ["--config", str(world.config_dir), "plan", "refresh"]
+    with synced.session(readonly=True) as s:
+        items = s.scalar(select(func.count()).select_from(model.WorkItem))
+
+    quiet = runner.invoke(app, [*base, "--json"], env=env)
+    assert quiet.exit_code == 0, quiet.output
+    found = json.loads(quiet.stdout)
+    assert found["items_placed"] == 0 and found["warnings"] == [] and found["changed"] is False
+
+    everything = runner.invoke(app, [*base, "--relink", "--json"], env=env)
+    assert everything.exit_code == 0, everything.output
+    report = json.loads(everything.stdout)
+    assert report["items_placed"] == items and report["changed"] is False
+
+    table = runner.invoke(app, base, env=env)
+    assert table.exit_code == 0, table.output
+    assert "items placed" in table.output and "nothing to change" in table.output

@@ -1,4 +1,4 @@
-"""``pmsync baseline set|show`` and ``pmsync plan show``: the approved plan and where it stands.
+"""``pmsync baseline set|show``, ``pmsync plan show|refresh``: the plan and where it stands.
 
 Thin shells over ``pmsync.plan``: each command first refreshes the plan (the
 same idempotent ``refresh_plan`` the sync runs), so what it shows or
@@ -212,6 +212,42 @@ def _percent(progress: Progress) -> str:
 
 def _money(value: Decimal | None) -> str:
     return "" if value is None else f"{value:,.2f}"
+
+
+@plan_app.command("refresh")
+def plan_refresh(
+    ctx: typer.Context,
+    relink: Annotated[
+        bool,
+        typer.Option(
+            "--relink",
+            help="Place every work item again, not only those synced since the last refresh.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Refresh the plan now, as every sync does, and say what it found and changed."""
+    from pmsync.plan.refresh import refresh_plan
+
+    config = load(ctx)
+    store = open_store(config)
+    try:
+        result = refresh_plan(store, config, relink=relink)
+    finally:
+        store.close()
+    if as_json:
+        print_json(result.as_dict())
+        return
+    for warning in result.warnings:
+        err_console.print(f"warning: {warning}", markup=False, highlight=False)
+    table = Table(title="plan refresh", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for name, value in result.as_dict().items():
+        if name not in ("warnings", "changed"):
+            table.add_row(name.replace("_", " "), f"{value:,}")
+    console.print(table)
+    console.print("changed something" if result.changed else "nothing to change")
 
 
 @plan_app.command("show")
