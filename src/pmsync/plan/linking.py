@@ -89,8 +89,6 @@ class ItemLinks:
     items_in_projects: int
     items_placed: int = 0
     """Items placed again: every item when the fingerprint changed, else the unplaced ones."""
-    everything: bool = False
-    """Whether every item was placed again (the fingerprint changed)."""
     milestones_touched: frozenset[int] | None = None
     """Milestones that held or now hold a placed item: the only ones whose scope can have
     changed. None: any may have (every item was placed, or too many milestones to list)."""
@@ -272,7 +270,7 @@ def _link(
         upsert_state(conn, FINGERPRINT, current, now)
     if not placing:  # nothing to place; after a plan change every scope is still measured
         nothing = None if everything else frozenset[int]()
-        return ItemLinks(0, 0, 0, _in_projects(conn, wi), 0, everything, nothing, nothing)
+        return ItemLinks(0, 0, 0, _in_projects(conn, wi), 0, nothing, nothing)
     placed_ids: frozenset[int] | None = None
     if scope is not None and placing <= PLACED_LIMIT:
         placed_ids = frozenset(conn.scalars(select(scope.c.work_item_id)))
@@ -452,9 +450,7 @@ def _link(
     scratch.filled(cand)
     relinked = _write_best(conn, scratch, wi, cand, ranks, placed)
     in_projects = _in_projects(conn, wi)
-    return ItemLinks(
-        added, removed, relinked, in_projects, placing, everything, touched, placed_ids
-    )
+    return ItemLinks(added, removed, relinked, in_projects, placing, touched, placed_ids)
 
 
 TOUCHED_LIMIT = 1_000

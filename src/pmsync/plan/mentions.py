@@ -228,7 +228,9 @@ def _resolve(conn: Connection, jira: list[int], placed: Collection[int] | None) 
     scratch = Scratch(conn)
     try:
         maybe: Any = true()
-        if placed is not None:
+        if placed is not None and not placed:
+            maybe = links.c.work_item_id.is_(None)
+        elif placed is not None:
             ids = scratch.table("pmsync_placed", Column("id", Integer, primary_key=True))
             scratch.fill(ids, [{"id": i} for i in placed])
             some = select(ids.c.id)
