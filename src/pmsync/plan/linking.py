@@ -67,7 +67,8 @@ from pmsync.config import Config
 from pmsync.plan.apply import AppliedPlan
 from pmsync.plan.milestones import MilestoneLinks
 from pmsync.plan.selectors import JqlSelector, compile_jql, jql_selectors, selector_rows
-from pmsync.plan.sql import Scratch, elements, on_true, upsert_state
+from pmsync.plan.sql import Scratch, elements, on_true
+from pmsync.upsert import upsert_rows
 
 MILESTONE_PRIORITY = 1_000_000_000
 """Candidates from milestones rank after every deliverable selector."""
@@ -124,6 +125,7 @@ def fingerprint(
     milestones: MilestoneLinks,
     selectors: list[dict[str, Any]],
     jqls: list[JqlSelector],
+    sources: dict[str, int],
 ) -> str:
     """Return a digest of everything besides an item's own row that decides its links."""
     sm = model.table_of(model.SourceMilestone)
@@ -134,7 +136,6 @@ def fingerprint(
         .order_by(sm.c.id)
     ).all()
     owners = conn.execute(select(ms.c.id, ms.c.project_id).order_by(ms.c.id)).all()
-    sources = conn.execute(select(model.Source.name, model.Source.id).order_by("name")).all()
     configured = sorted((name, source.type) for name, source in config.sources.items())
     parts = {
         "version": LINKING_VERSION,
@@ -146,7 +147,7 @@ def fingerprint(
         ),
         "claims": [tuple(r) for r in claims],
         "owners": [tuple(r) for r in owners],
-        "sources": [tuple(r) for r in sources],
+        "sources": sorted(sources.items()),
         "configured": configured,
     }
     text = json.dumps(parts, sort_keys=True, default=repr, separators=(",", ":"))
@@ -161,6 +162,18 @@ WITHOUT_PARENT = "-"
 """``link_state`` of an item placed without a parent in the store (or without one at all)."""
 
 
+def _parent_present(item: Any) -> Any:
+    """Return whether ``item``'s parent (by key, in its source) is a live work item."""
+    parent = model.table_of(model.WorkItem).alias("its_parent")
+    return exists(
+        select(literal(1)).where(
+            parent.c.source_id == item.c.source_id,
+            parent.c.key == item.c.parent_key,
+            parent.c.deleted_at.is_(None),
+        )
+    )
+
+
 def _state(wi: Any) -> Any:
     """Return the ``link_state`` an item gets when placed now.
 
@@ -169,16 +182,8 @@ def _state(wi: Any) -> Any:
     parent is placed again once the parent is gone (deleted, or renumbered by a
     move while the item still names the old key).
     """
-    parent = wi.alias("state_parent")
-    present = exists(
-        select(literal(1)).where(
-            parent.c.source_id == wi.c.source_id,
-            parent.c.key == wi.c.parent_key,
-            parent.c.deleted_at.is_(None),
-        )
-    )
     return case(
-        (and_(wi.c.parent_key.isnot(None), present), literal(WITH_PARENT)),
+        (and_(wi.c.parent_key.isnot(None), _parent_present(wi)), literal(WITH_PARENT)),
         else_=literal(WITHOUT_PARENT),
     )
 
@@ -226,18 +231,13 @@ def _place(conn: Connection, scratch: Scratch, wi: Any, everything: bool) -> tup
             .where(parent.c.id.in_(placed), child.c.id.notin_(placed)),
         )
     )
-    gone = ~exists(
-        select(literal(1)).where(
-            parent.c.source_id == wi.c.source_id,
-            parent.c.key == wi.c.parent_key,
-            parent.c.deleted_at.is_(None),
-        )
-    )
     conn.execute(
         insert(scope).from_select(
             ["work_item_id"],
             # from the index on (source_id, parent_key, link_state) alone
-            select(wi.c.id).where(wi.c.link_state == WITH_PARENT, gone, wi.c.id.notin_(placed)),
+            select(wi.c.id).where(
+                wi.c.link_state == WITH_PARENT, ~_parent_present(wi), wi.c.id.notin_(placed)
+            ),
         )
     )
     scratch.filled(scope)
@@ -261,13 +261,15 @@ def _link(
     ms = model.table_of(model.Milestone)
     rows = selector_rows(config, plan)
     jqls = jql_selectors(config, plan)
-    current = fingerprint(conn, config, plan, milestones, rows, jqls)
+    sources: dict[str, int] = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
+    current = fingerprint(conn, config, plan, milestones, rows, jqls, sources)
     state = model.table_of(model.PlanState)
     last = conn.scalar(select(state.c.value).where(state.c.name == FINGERPRINT))
     everything = everything or last != current
     scope, placing = _place(conn, scratch, wi, everything)
     if last != current:
-        upsert_state(conn, FINGERPRINT, current, now)
+        remembered = {"name": FINGERPRINT, "value": current, "updated_at": now}
+        upsert_rows(conn, state, [remembered], ["name"], ["value", "updated_at"])
     if not placing:  # nothing to place; after a plan change every scope is still measured
         nothing = None if everything else frozenset[int]()
         return ItemLinks(0, 0, 0, _in_projects(conn, wi), 0, nothing, nothing)
@@ -374,7 +376,6 @@ def _link(
         )
     )
     # 3. milestones: JQL, one statement per selector
-    sources = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
     for jql in jqls:
         sid = sources.get(jql.source)
         if sid is None:

@@ -15,7 +15,6 @@ plan a nested loop over a million items: each one is analysed once filled.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any, cast
 
 import numpy as np
@@ -37,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.selectable import TableValuedAlias
 
 from pmsync import model
-from pmsync.upsert import MAX_PARAMS, chunked, insert_for
+from pmsync.upsert import MAX_PARAMS, chunked
 
 
 def elements(conn: Connection, column: ColumnElement[Any]) -> TableValuedAlias:
@@ -117,17 +116,6 @@ def fetch_tuples(conn: Connection, statement: Any) -> list[tuple[Any, ...]]:
         return cast(list[tuple[Any, ...]], result.cursor.fetchall()) if result.cursor else []
     finally:
         result.close()
-
-
-def upsert_state(conn: Connection, name: str, value: str, now: datetime) -> None:
-    """Keep ``value`` under ``name`` in ``plan_state`` (what a refresh remembers)."""
-    table = model.table_of(model.PlanState)
-    stmt = insert_for(conn, table).values(name=name, value=value, updated_at=now)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["name"], set_={"value": value, "updated_at": now}
-        )
-    )
 
 
 class Scratch:
