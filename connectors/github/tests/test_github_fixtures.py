@@ -25,10 +25,29 @@ from pmsync_github.client import github_time
 
 API = "https://api.github.com"
 MOCK = "https://api.github.com:443"  # PyGithub names the port
-OCTOCAT = {"login": "octocat", "id": 1, "type": "User", "site_admin": False}
+OCTOCAT = {
+    "login": "octocat",
+    "id": 1,
+    "avatar_url": "https://github.com/images/error/octocat_happy.gif",
+    "gravatar_id": "",
+    "url": f"{API}/users/octocat",
+    "html_url": "https://github.com/octocat",
+    "followers_url": f"{API}/users/octocat/followers",
+    "following_url": f"{API}/users/octocat/following{{/other_user}}",
+    "gists_url": f"{API}/users/octocat/gists{{/gist_id}}",
+    "starred_url": f"{API}/users/octocat/starred{{/owner}}{{/repo}}",
+    "subscriptions_url": f"{API}/users/octocat/subscriptions",
+    "organizations_url": f"{API}/users/octocat/orgs",
+    "repos_url": f"{API}/users/octocat/repos",
+    "events_url": f"{API}/users/octocat/events{{/privacy}}",
+    "received_events_url": f"{API}/users/octocat/received_events",
+    "type": "User",
+    "site_admin": False,
+}
 MILESTONE = {
     "url": f"{API}/repos/octocat/Hello-World/milestones/1",
     "html_url": "https://github.com/octocat/Hello-World/milestones/v1.0",
+    "labels_url": f"{API}/repos/octocat/Hello-World/milestones/1/labels",
     "id": 1002604,
     "number": 1,
     "state": "open",
@@ -45,13 +64,25 @@ MILESTONE = {
 ISSUE = {
     "id": 1,
     "url": f"{API}/repos/octocat/Hello-World/issues/1347",
+    "repository_url": f"{API}/repos/octocat/Hello-World",
+    "labels_url": f"{API}/repos/octocat/Hello-World/issues/1347/labels{{/name}}",
+    "comments_url": f"{API}/repos/octocat/Hello-World/issues/1347/comments",
+    "events_url": f"{API}/repos/octocat/Hello-World/issues/1347/events",
     "html_url": "https://github.com/octocat/Hello-World/issues/1347",
     "number": 1347,
     "state": "open",
     "title": "Found a bug",
     "body": "I'm having a problem with this.",
     "user": OCTOCAT,
-    "labels": [{"id": 208045946, "name": "bug", "color": "f29513", "default": True}],
+    "labels": [
+        {
+            "id": 208045946,
+            "url": f"{API}/repos/octocat/Hello-World/labels/bug",
+            "name": "bug",
+            "color": "f29513",
+            "default": True,
+        }
+    ],
     "assignee": OCTOCAT,
     "assignees": [OCTOCAT],
     "milestone": MILESTONE,
@@ -60,6 +91,8 @@ ISSUE = {
     "pull_request": {
         "url": f"{API}/repos/octocat/Hello-World/pulls/1347",
         "html_url": "https://github.com/octocat/Hello-World/pull/1347",
+        "diff_url": "https://github.com/octocat/Hello-World/pull/1347.diff",
+        "patch_url": "https://github.com/octocat/Hello-World/pull/1347.patch",
     },
     "closed_at": None,
     "created_at": "2011-04-22T13:33:48Z",
@@ -137,6 +170,29 @@ def _connector(monkeypatch: pytest.MonkeyPatch, **extra: Any) -> GitHubConnector
     return GitHubConnector(settings, ConnectorContext("github", sleep=lambda s: None))
 
 
+def _leaves(value: Any, path: str = "") -> dict[str, Any]:
+    """Every scalar of a payload by its path (``labels[].name``; lists of one item here)."""
+    if isinstance(value, dict):
+        found: dict[str, Any] = {}
+        for key, inner in value.items():
+            found.update(_leaves(inner, f"{path}.{key}" if path else key))
+        return found
+    if isinstance(value, list):
+        return {k: v for item in value for k, v in _leaves(item, f"{path}[]").items()}
+    return {path: value}
+
+
+def _links(payload: Any) -> set[str]:
+    """The paths of the API links in a payload: ``url`` and ``*_url`` but ``html_url``."""
+    names = (p.rsplit(".", 1)[-1] for p in _leaves(payload))
+    paths = list(_leaves(payload))
+    return {
+        p
+        for p, n in zip(paths, names, strict=True)
+        if n == "url" or (n.endswith("_url") and n != "html_url")
+    }
+
+
 def _serve(path: str, payload: Any) -> None:
     responses.get(f"{MOCK}/repos/{REPO}/{path}", json=payload, headers={"ETag": '"e1"'})
 
@@ -159,7 +215,14 @@ def test_documented_issue_maps_field_by_field(monkeypatch: pytest.MonkeyPatch) -
     assert item.reporter is not None and item.reporter.login == "octocat"
     assert item.milestones == ("octocat/Hello-World#1",)
     assert item.custom == {"state_reason": "completed"}
-    assert item.raw == ISSUE
+    # raw keeps the payload but GitHub's API links; html_url, the page, stays everywhere
+    assert item.raw is not None and _links(item.raw) == set()
+    assert _links(ISSUE) >= {"url", "user.avatar_url", "labels[].url", "milestone.creator.url"}
+    assert _leaves(item.raw) == {k: v for k, v in _leaves(ISSUE).items() if k not in _links(ISSUE)}
+    assert item.raw["user"]["html_url"] == "https://github.com/octocat"
+    assert item.raw["pull_request"] == {
+        "html_url": "https://github.com/octocat/Hello-World/pull/1347"
+    }
     sent = responses.calls[0].request.url
     assert "state=all" in sent and "sort=updated" in sent and "direction=asc" in sent
     assert "since" not in sent and "per_page=100" in sent
@@ -206,7 +269,11 @@ def test_documented_milestone_keeps_due_on_as_the_plan(monkeypatch: pytest.Monke
     assert milestone.description == "Tracking milestone for version 1.0"
     assert (milestone.open_items, milestone.closed_items) == (4, 8)
     assert milestone.url == "https://github.com/octocat/Hello-World/milestones/v1.0"
-    assert milestone.raw == closed
+    assert milestone.raw is not None and _links(milestone.raw) == set()
+    assert _leaves(milestone.raw) == {
+        k: v for k, v in _leaves(closed).items() if k not in _links(closed)
+    }
+    assert milestone.raw["creator"]["login"] == "octocat"
     assert "state=all" in responses.calls[0].request.url
 
 

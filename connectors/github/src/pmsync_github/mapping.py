@@ -1,7 +1,8 @@
 """GitHub's REST JSON → pmsync's unified records.
 
 Why from raw JSON rather than PyGithub objects: the payload is kept as ``raw``
-(re-mapping without re-fetching), mapping needs no extra lazy requests, and a
+(re-mapping without re-fetching; without GitHub's API links, see
+``without_api_links``), mapping needs no extra lazy requests, and a
 payload that does not fit is quarantined with its reason instead of failing the
 page. This is the only place in pmsync that knows GitHub's issue, pull-request,
 milestone and commit shapes (besides the sandbox's imitation of them).
@@ -64,6 +65,63 @@ def milestone_key(repository: str, milestone: JSON | None) -> str | None:
     return f"{repository}#{int(milestone['number'])}"
 
 
+API_LINKS = frozenset(
+    {
+        "url",
+        "repository_url",
+        "labels_url",
+        "comments_url",
+        "events_url",
+        "timeline_url",
+        "avatar_url",
+        "followers_url",
+        "following_url",
+        "gists_url",
+        "organizations_url",
+        "received_events_url",
+        "repos_url",
+        "starred_url",
+        "subscriptions_url",
+        "diff_url",
+        "patch_url",
+    }
+)
+"""The API links of an issue and the objects in it: addresses GitHub derives from
+ids and names (``url``, ``comments_url``, ``avatar_url`` ...). ``html_url``, the
+page a person opens, is not one of them."""
+_NESTED = ("user", "assignee", "closed_by", "creator", "milestone", "reactions", "pull_request")
+_NESTED_LISTS = ("assignees", "labels")
+
+
+def _lean(obj: JSON) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in API_LINKS}
+
+
+def without_api_links(data: JSON) -> dict[str, Any]:
+    """Return an issue (or milestone) payload without the API links in it; ``data`` is unchanged.
+
+    They are three fifths of an issue's JSON (a user object alone carries eleven)
+    and nothing maps from them, so keeping them as ``raw`` cost storage and the
+    time to serialise, hash and write them, for every issue of every sync. Only
+    the places GitHub puts them are walked (the issue, its people, labels,
+    milestone and its creator, reactions, pull-request stub; a milestone's
+    creator), not the whole tree: a third of the cost of a recursive walk.
+    """
+    out = _lean(data)
+    for name in _NESTED:
+        value = out.get(name)
+        if type(value) is dict:
+            out[name] = _lean(value)
+    milestone = out.get("milestone")
+    if type(milestone) is dict and type(milestone.get("creator")) is dict:
+        milestone["creator"] = _lean(milestone["creator"])
+    for name in _NESTED_LISTS:
+        values = out.get(name)
+        if type(values) is list and values:
+            out[name] = [_lean(v) if type(v) is dict else v for v in values]
+    return out
+
+
 def status_category(data: JSON) -> StatusCategory:
     """Closed is done; open with an assignee, or a pull request, is in progress; else todo."""
     if data.get("state") == "closed":
@@ -106,7 +164,7 @@ def work_item(repository: str, data: JSON, finder: ReferenceFinder) -> WorkItem:
         milestones=(milestone,) if milestone else (),
         is_pull_request=is_pull,
         custom=custom,
-        raw=dict(data),
+        raw=without_api_links(data),
     )
 
 
@@ -161,7 +219,7 @@ def source_milestone(repository: str, data: JSON) -> SourceMilestone:
         url=data.get("html_url"),
         open_items=data.get("open_issues"),
         closed_items=data.get("closed_issues"),
-        raw=dict(data),
+        raw=without_api_links(data),
     )
 
 
