@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -348,6 +349,31 @@ def test_default_database_is_a_sqlite_file_in_var_dir(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 16_384
+    finally:
+        store.close()
+
+
+def test_a_store_made_with_4_kib_pages_keeps_them_and_works(tmp_path: Path) -> None:
+    # Stores created before pmsync chose 16 KiB pages: SQLite cannot change the
+    # size of a WAL database in place, so they must open, migrate and write as they are.
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute("PRAGMA page_size=4096")
+        old.execute("PRAGMA journal_mode=WAL")
+        old.execute("CREATE TABLE kept (note TEXT)")
+        old.execute("INSERT INTO kept VALUES ('written by an older pmsync')")
+    old.close()
+    store = Store.open(f"sqlite:///{path}", var_dir=tmp_path)
+    try:
+        store.upgrade()
+        assert write(store, [item(1), item(2)]).created == 2
+        assert live_ids(store, model.WorkItem) == {"1", "2"}
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+            assert conn.exec_driver_sql("SELECT note FROM kept").scalar() == (
+                "written by an older pmsync"
+            )
     finally:
         store.close()
 

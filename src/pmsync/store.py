@@ -56,6 +56,13 @@ __all__ = [
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_PAGE_SIZE = 16_384
+"""Bytes a page of a new SQLite store. A work item keeps its payload (a few KB of
+JSON): with SQLite's default 4 KiB most rows spill onto overflow pages, and
+every spilled page is one more frame to write to the WAL at commit. 16 KiB holds
+such a row on its page; writing new GitHub issues costs a sixth less
+(docs/benchmarks.md, section 2). SQLite can only set it before the first table:
+a store created with another size keeps it."""
 ANALYSE_AFTER_ROWS = 1_000
 RunStatus = Literal["running", "ok", "partial", "failed"]
 """``partial``: the stream ran to its end but the source refused some scope (``Page.skipped``)."""
@@ -128,6 +135,7 @@ def _prepare_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")  # a no-op once a table exists
         cursor.execute("PRAGMA journal_mode=WAL")
         # WAL + NORMAL: a commit no longer waits for an fsync (5 ms → 1.7 ms a page, see
         # docs/benchmarks.md). A power cut may drop the last commits, never corrupt the
