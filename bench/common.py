@@ -463,6 +463,7 @@ def _sync_main(args: dict[str, Any]) -> None:
 
     from pmsync.config import load_config
     from pmsync.connectors import load_connectors
+    from pmsync.processes import settle_startup
     from pmsync.store import Store
     from pmsync.sync import sync_configured
 
@@ -476,6 +477,7 @@ def _sync_main(args: dict[str, Any]) -> None:
     config = load_config(Path(args["config"]), load_connectors())
     store = Store.open(args["db"], var_dir=Path(args["config"]) / "var")
     store.upgrade()
+    settle_startup()  # as `pmsync sync` does once the store is open
     profiler: Any = None
     if args["profile"]:
         from pyinstrument import Profiler

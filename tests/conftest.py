@@ -21,6 +21,7 @@ helpers beside them (``worlds``: the sandbox worlds of the end-to-end tests).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import uuid
@@ -38,6 +39,21 @@ from pmsync.store import Store
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 PG_ENV = "PMSYNC_TEST_DATABASE_URL"
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_heap() -> Iterator[None]:
+    """Give the collector back what a command run in this process froze.
+
+    ``pmsync sync`` and ``pmsync run`` freeze the heap once loaded
+    (``pmsync.processes.settle_startup``), which is right for a process of
+    their own; tests run them many times in one, and a test's stores must
+    still be freed after it.
+    """
+    yield
+    gc.unfreeze()
+
+
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from pmsync.config import load_config
 from pmsync.connectors import load_connectors
-from pmsync.processes import collections_paused, worker_pool
+from pmsync.processes import collections_paused, settle_startup, worker_pool
 from pmsync.reports.sample import write_sample_config
 from pmsync.store import Store
 
@@ -113,6 +115,46 @@ def test_the_jobs_run_with_the_collector_paused(
         False,
     )
     assert gc.isenabled()
+
+
+def test_a_settled_process_still_frees_the_cycles_made_after() -> None:
+    """``settle_startup`` hides what is loaded from the collector, not what comes later."""
+
+    class Node:
+        link: Any = None
+
+    kept = Node()
+    kept.link = kept
+    settle_startup()
+    assert gc.get_freeze_count() > 0  # the loaded heap, ``kept`` with it
+    made_after = Node()
+    made_after.link = made_after
+    gone = weakref.ref(made_after)
+    del made_after
+    gc.collect()
+    assert gone() is None  # a cycle made after settling is still freed
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+
+
+def test_pmsync_sync_settles_once_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sync itself runs with the loaded heap frozen (the full collections skip it)."""
+    import pmsync.sync
+    from pmsync.cli import app
+
+    config_dir = write_sample_config(tmp_path / "config")
+    frozen: list[int] = []
+
+    def spy(*args: Any, **kwargs: Any) -> pmsync.sync.SyncReport:
+        frozen.append(gc.get_freeze_count())
+        return pmsync.sync.SyncReport()
+
+    monkeypatch.setattr(pmsync.sync, "sync_configured", spy)
+    monkeypatch.setenv("PMSYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'pmsync.db'}")
+    gc.unfreeze()
+    result = CliRunner().invoke(app, ["--config", str(config_dir), "sync"])
+    assert result.exit_code == 0, result.output
+    assert len(frozen) == 1 and frozen[0] > 0
 
 
 def test_a_worker_process_starts_without_the_collector() -> None:

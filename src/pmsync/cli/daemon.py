@@ -60,6 +60,7 @@ def run(
 ) -> None:
     """Run the daemon: sync on schedule, check rules, send alerts and reports."""
     from pmsync.daemon import Daemon, DaemonOptions
+    from pmsync.processes import settle_startup
 
     options = DaemonOptions(
         lease_ttl=_duration("--lease-ttl", lease_ttl),
@@ -75,7 +76,9 @@ def run(
     if options.lease_ttl < timedelta(seconds=2):
         fail("error: --lease-ttl: at least 2s", EXIT_USAGE)
     config = load(ctx)
-    raise typer.Exit(Daemon(config, options).run())
+    daemon = Daemon(config, options)
+    settle_startup()
+    raise typer.Exit(daemon.run())
 
 
 def register(app: typer.Typer) -> None:

@@ -30,10 +30,12 @@ def sync(
     A repository, branch, project or calendar the source refuses is skipped and
     named on stderr; the rest is stored and the exit status stays 0.
     """
+    from pmsync.processes import settle_startup
     from pmsync.sync import StreamResult, sync_configured
 
     config = load(ctx)
     store = open_store(config)
+    settle_startup()
     try:
         if _progress_enabled(as_json):
             with Progress(
