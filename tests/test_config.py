@@ -507,3 +507,37 @@ def test_config_is_one_immutable_object(tmp_path: Path) -> None:
     assert isinstance(config, Config)
     with pytest.raises(ValueError, match="frozen"):
         config.projects["DEMO"].name = "changed"  # type: ignore[misc]
+
+
+def _node_lines(node: Any) -> list[tuple[str, int, int]]:
+    """Every node of a tree as (type, line, column), depth first."""
+    found = [(type(node).__name__, node.start_mark.line, node.start_mark.column)]
+    if isinstance(node.value, list):
+        for item in node.value:
+            for part in item if isinstance(item, tuple) else (item,):
+                found.extend(_node_lines(part))
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        p.relative_to(REPO)
+        for folder in ("config", "src/pmsync/init_template")
+        for p in (REPO / folder).rglob("*.yaml")
+    ),
+    ids=str,
+)
+def test_libyaml_reads_each_shipped_file_as_the_python_parser_does(path: Path) -> None:
+    """The fast parser may only be faster: the same data, nodes and lines, file by file."""
+    import yaml
+
+    from pmsync.config import yamlsrc
+
+    if yamlsrc._FastLoader is None:
+        pytest.skip("PyYAML without libyaml: only the Python parser runs")
+    text = (REPO / path).read_text(encoding="utf-8")
+    fast = yaml.compose(text, Loader=yamlsrc._FastLoader)
+    slow = yaml.compose(text, Loader=yamlsrc._Loader)
+    assert _node_lines(fast) == _node_lines(slow)
+    assert yaml.load(text, Loader=yamlsrc._FastLoader) == yaml.load(text, Loader=yamlsrc._Loader)
