@@ -103,8 +103,8 @@ def without_api_links(data: JSON) -> dict[str, Any]:
     They are three fifths of an issue's JSON (a user object alone carries eleven)
     and nothing maps from them, so keeping them as ``raw`` cost storage and the
     time to serialise, hash and write them, for every issue of every sync. Only
-    the places GitHub puts them are walked (the issue, its people, labels,
-    milestone and its creator, reactions, pull-request stub; a milestone's
+    the places GitHub puts them are walked (the payload itself, its people,
+    labels, reactions, pull-request stub, milestone and that milestone's
     creator), not the whole tree: a third of the cost of a recursive walk.
     """
     out = _lean(data)
