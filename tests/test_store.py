@@ -303,6 +303,24 @@ def test_timestamps_come_back_aware_utc(store: Store) -> None:
     assert row.created_at.tzinfo == UTC and row.first_seen_at.tzinfo == UTC
 
 
+def test_each_row_keeps_its_own_times_beside_the_pages_shared_now(store: Store) -> None:
+    # SQLite's writer remembers its last conversion (the page's one "now" repeats
+    # on every row): a time that merely follows another must never take its text.
+    items = [  # resolved on the half hour, one hour apart: the same minute, another time
+        item(n, resolved_at=(T0 + timedelta(hours=n)).astimezone(BERLIN)) for n in range(1, 60)
+    ]
+    assert write(store, items).created == 59
+    with store.session(readonly=True) as s:
+        rows = {int(r.external_id): r for r in s.scalars(select(model.WorkItem))}
+    assert {n: r.updated_at for n, r in rows.items()} == {
+        n: T0 + timedelta(minutes=n) for n in range(1, 60)
+    }
+    assert {n: r.resolved_at for n, r in rows.items()} == {
+        n: T0 + timedelta(hours=n) for n in range(1, 60)
+    }
+    assert len({(r.first_seen_at, r.last_seen_at, r.created_at) for r in rows.values()}) == 1
+
+
 def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(Exception, match="naive datetime"), store.session() as s:
         s.add(model.Person(name="Ann", created_at=datetime(2024, 1, 1)))

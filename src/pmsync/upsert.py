@@ -404,11 +404,13 @@ def _driver_params(writer: _Writer, rows: Sequence[dict[str, Any]]) -> list[Any]
     """Return ``rows`` as the driver's parameters for ``writer``'s statement, converted."""
     _, plan, positional = writer
     names = [n for n, _ in plan]
-    # Column by column, so the loops run in C and only converted values cost a call.
+    # Column by column, so the loops run in C and only converted values cost a call;
+    # converted whole (not lazily, row by row), so a column of one shared value
+    # (a page's ``now``) meets the converter's memory of its last value.
     columns: list[Any] = list(zip(*map(operator.itemgetter(*names), rows), strict=True))
     for index, (_, convert) in enumerate(plan):
         if convert is not None:
-            columns[index] = map(convert, columns[index])
+            columns[index] = list(map(convert, columns[index]))
     values = zip(*columns, strict=True)
     return list(values) if positional else [dict(zip(names, v, strict=True)) for v in values]
 
@@ -446,15 +448,31 @@ def _fast_converter(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
     return None
 
 
+_LAST_UTC: tuple[datetime | None, str | None] = (None, None)
+"""The last time ``_sqlite_utc`` converted, and its text (one tuple: threads swap it whole)."""
+
+
 def _sqlite_utc(value: datetime | None) -> str | None:
-    """Convert like ``UTCDateTime`` + SQLite's ``DATETIME`` in one step (same text)."""
+    """Convert like ``UTCDateTime`` + SQLite's ``DATETIME`` in one step (same text).
+
+    A page's rows share one ``now`` (``first_seen_at``, ``last_seen_at``), and
+    ``_driver_params`` converts a column at a time: the last conversion, kept,
+    answers all but one of those calls (two of a change record's three times).
+    """
+    global _LAST_UTC
+    last = _LAST_UTC
+    if value is last[0]:
+        return last[1]
     if value is None:
         return None
+    original = value
     if value.tzinfo is not UTC:  # records hold UTC already; anything else is converted
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value.isoformat()} (the store needs aware times)")
         value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
+    text = value.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
+    _LAST_UTC = (original, text)
+    return text
 
 
 @dataclass(slots=True)
