@@ -157,6 +157,28 @@ def test_pmsync_sync_settles_once_loaded(tmp_path: Path, monkeypatch: pytest.Mon
     assert len(frozen) == 1 and frozen[0] > 0
 
 
+def test_pmsync_run_settles_before_the_daemon_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon's jobs run with the loaded heap frozen, as ``pmsync sync``'s do."""
+    from pmsync.cli import app
+    from pmsync.daemon import Daemon
+
+    config_dir = write_sample_config(tmp_path / "config")
+    frozen: list[int] = []
+
+    def spy(self: Daemon) -> int:
+        frozen.append(gc.get_freeze_count())
+        return 0
+
+    monkeypatch.setattr(Daemon, "run", spy)
+    monkeypatch.setenv("PMSYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'pmsync.db'}")
+    gc.unfreeze()
+    result = CliRunner().invoke(app, ["--config", str(config_dir), "run"])
+    assert result.exit_code == 0, result.output
+    assert len(frozen) == 1 and frozen[0] > 0
+
+
 def test_a_worker_process_starts_without_the_collector() -> None:
     pool = worker_pool(1)
     if pool is None:
