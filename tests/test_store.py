@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,72 @@ def test_a_failed_page_leaves_the_committed_pages_and_their_cursor(store: Store)
     counts = store.write_page("jira", "issues", page, None)
     assert (counts.created, counts.updated) == (1, 1)
     assert store.get_cursor("jira", "issues") == {"updated": "p2"}
+
+
+def _identity(store: Store, login: str) -> Any:
+    with store.session(readonly=True) as s:
+        return s.execute(
+            select(
+                model.Identity.display_name, model.Identity.email, model.Identity.last_seen_at
+            ).where(model.Identity.login == login)
+        ).one_or_none()
+
+
+def _counting_identity_writes(store: Store) -> list[str]:
+    seen: list[str] = []
+
+    def spy(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO IDENTITY"):
+            seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", spy)
+    return seen
+
+
+def person_item(n: int, who: PersonRef) -> WorkItem:
+    return replace(item(n), assignee=who)
+
+
+def test_accounts_are_written_once_an_hour_unless_their_names_change(
+    make_store: Callable[..., Store],
+) -> None:
+    clock = [T0]
+    store = make_store(now=lambda: clock[0])
+    writes = _counting_identity_writes(store)
+    write(store, [person_item(1, PersonRef("ana", "Ana Lima", "ana@x.example"))])
+    assert len(writes) == 1
+    # the next pages name her again: nothing to write, her row stays as it was
+    clock[0] = T0 + timedelta(minutes=30)
+    write(store, [person_item(2, PersonRef("ana", "Ana Lima", "ana@x.example"))])
+    write(store, [person_item(3, PersonRef("ana"))])  # a page without her names
+    assert len(writes) == 1
+    assert _identity(store, "ana") == ("Ana Lima", "ana@x.example", T0)
+    # a new name is written at once
+    write(store, [person_item(4, PersonRef("ana", "Ana Lima-Souza"))])
+    assert len(writes) == 2
+    assert _identity(store, "ana") == ("Ana Lima-Souza", "ana@x.example", clock[0])
+    # an hour after her last write, a page that names her writes her again
+    clock[0] = T0 + timedelta(minutes=95)
+    write(store, [person_item(5, PersonRef("ana", "Ana Lima-Souza"))])
+    assert len(writes) == 3
+    assert _identity(store, "ana") == ("Ana Lima-Souza", "ana@x.example", clock[0])
+
+
+def test_a_page_rolled_back_leaves_its_accounts_to_be_written_again(store: Store) -> None:
+    def explode(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "sync_cursor" in statement:  # the identity was upserted earlier in this transaction
+            raise RuntimeError("power cut")
+
+    event.listen(store.engine, "before_cursor_execute", explode)
+    try:
+        with pytest.raises(RuntimeError, match="power cut"):
+            page = Page([person_item(1, PersonRef("bo", "Bo Berg"))], cursor={"p": 1})
+            store.write_page("jira", "issues", page, None)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", explode)
+    assert _identity(store, "bo") is None
+    write(store, [person_item(1, PersonRef("bo", "Bo Berg"))])
+    assert _identity(store, "bo") is not None and _identity(store, "bo")[0] == "Bo Berg"
 
 
 def test_a_page_without_cursor_keeps_the_previous_one(store: Store) -> None:

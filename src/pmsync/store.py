@@ -41,7 +41,15 @@ from pmsync import model
 from pmsync.connectors import Clock, utc_now
 from pmsync.errors import DatabaseUnreachable
 from pmsync.records import Page
-from pmsync.upsert import KINDS, KindCounts, PageCounts, insert_for, json_dumps, write_records
+from pmsync.upsert import (
+    KINDS,
+    KindCounts,
+    PageCounts,
+    WrittenIdentities,
+    insert_for,
+    json_dumps,
+    write_records,
+)
 
 __all__ = [
     "FAILING_RUNS",
@@ -162,6 +170,7 @@ class Store:
         self.now = now
         self._writer = engine.execution_options(**{_WRITE: True})
         self._source_ids: dict[str, int] = {}
+        self._identities = WrittenIdentities()
         self._grown: dict[str, int] = {}
         """PostgreSQL: rows this store inserted per table since it last analysed it."""
         self._analysed: dict[str, int] = {}
@@ -291,6 +300,7 @@ class Store:
         """Store ``page``'s records, its cursor and the run's counts in one transaction."""
         source_id = self.source_id(source)
         now = self.now()
+        identities = self._identities.page()
         with self.transaction() as conn:
             counts = write_records(
                 conn,
@@ -301,6 +311,7 @@ class Store:
                 page.scope,
                 now,
                 page.complete_after,
+                identities,
             )
             if run_id is not None:
                 run = model.SyncRun
@@ -318,6 +329,7 @@ class Store:
                 )
             if page.cursor is not None:
                 self._set_cursor(conn, source_id, stream, page.cursor)
+        identities.keep()  # committed: the page's accounts need not be written again for now
         self._analyse_grown_tables(counts)
         return counts
 

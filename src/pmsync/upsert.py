@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -790,6 +791,79 @@ def _safe_payload(payload: Any) -> Any:
         return {"unserialisable": repr(payload)}
 
 
+IDENTITY_REFRESH = timedelta(hours=1)
+"""How long an identity a store wrote is not written again with the same names."""
+
+
+class WrittenIdentities:
+    """The identities (source, login) one store has written, with their names and when.
+
+    Every page names its people, and the same few hundred accounts come back
+    page after page: a full sync of 28,700 GitHub records upserted 9,045
+    identity rows for 340 accounts, one statement a page, 0.7 of 9.3 s on
+    PostgreSQL. A page now writes only the accounts this store has not
+    written in the last ``IDENTITY_REFRESH`` with the same display name and
+    e-mail (a name it lacks counts as the same, as the upsert keeps the known
+    one). So ``identity.last_seen_at`` is the last time a page named the
+    account, to within an hour. Accounts are remembered only once their page
+    is committed (``IdentityPage.keep``): a page rolled back is written again.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, str], tuple[str | None, str | None, datetime]] = {}
+        self._lock = threading.Lock()
+
+    def page(self) -> IdentityPage:
+        """Return what one page's transaction writes, to ``keep`` once it is committed."""
+        return IdentityPage(self)
+
+    def _unwritten(
+        self, source_id: int, people: Mapping[str, PersonRef], now: datetime
+    ) -> dict[str, PersonRef]:
+        fresh: dict[str, PersonRef] = {}
+        for login, person in people.items():
+            known = self._known.get((source_id, login))
+            if (
+                known is None
+                or now - known[2] >= IDENTITY_REFRESH
+                or now < known[2]
+                or (person.display_name is not None and person.display_name != known[0])
+                or (person.email is not None and person.email != known[1])
+            ):
+                fresh[login] = person
+        return fresh
+
+    def _keep(self, source_id: int, people: Iterable[PersonRef], now: datetime) -> None:
+        with self._lock:
+            for person in people:
+                known = self._known.get((source_id, person.login))
+                name = person.display_name or (known[0] if known else None)
+                email = person.email or (known[1] if known else None)
+                self._known[(source_id, person.login)] = (name, email, now)
+
+
+class IdentityPage:
+    """The identities one page writes: chosen in its transaction, kept after its commit."""
+
+    def __init__(self, written: WrittenIdentities) -> None:
+        self._written = written
+        self._staged: list[tuple[int, list[PersonRef], datetime]] = []
+
+    def unwritten(
+        self, source_id: int, people: Mapping[str, PersonRef], now: datetime
+    ) -> dict[str, PersonRef]:
+        """Return the people of ``people`` this store has to write now."""
+        fresh = self._written._unwritten(source_id, people, now)
+        self._staged.append((source_id, list(fresh.values()), now))
+        return fresh
+
+    def keep(self) -> None:
+        """Remember what this page wrote: call once its transaction is committed."""
+        for source_id, people, now in self._staged:
+            self._written._keep(source_id, people, now)
+        self._staged.clear()
+
+
 def _upsert_identities(
     conn: Connection, source_id: int, people: Mapping[str, PersonRef], now: datetime
 ) -> None:
@@ -824,8 +898,13 @@ def write_records(
     scope: str | None,
     now: datetime,
     complete_after: datetime | None = None,
+    identities: IdentityPage | None = None,
 ) -> PageCounts:
-    """Write a page's records on ``conn`` (inside the caller's transaction); return counts."""
+    """Write a page's records on ``conn`` (inside the caller's transaction); return counts.
+
+    With ``identities``, only the people it says are unwritten get an identity
+    upsert; the caller keeps them once the transaction is committed.
+    """
     counts = PageCounts()
     # Pre-serialised JSON needs the store's serializer (an engine made elsewhere has its own).
     page = _sort(records, getattr(conn.dialect, "_json_serializer", None) is json_dumps)
@@ -841,7 +920,10 @@ def write_records(
         unscoped = sorted(k for k in complete_ids or {} if KINDS[k].scope_column is None)
         if unscoped:
             raise StoreError(f"record kinds {unscoped} cannot be reconciled within a scope")
-    _upsert_identities(conn, source_id, page.people, now)
+    people = (
+        page.people if identities is None else identities.unwritten(source_id, page.people, now)
+    )
+    _upsert_identities(conn, source_id, people, now)
     # Nearly always nothing of the source is in quarantine: one cheap look spares
     # a DELETE with every id of the page for each kind.
     held = bool(page.rows) and _any_quarantined(conn, source_id)
