@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
+from pmsync.migrations import HEAD
 from pmsync.model import Base
 from pmsync.store import Store
 
@@ -14,6 +16,15 @@ def _differences(store: Store) -> list[object]:
     with store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         return list(compare_metadata(context, Base.metadata))
+
+
+def test_head_names_the_newest_migration(store: Store) -> None:
+    # upgrade() trusts HEAD to skip Alembic; a migration added without moving it
+    # would never be applied to a database at the old head.
+    scripts = ScriptDirectory.from_config(store._alembic_config())
+    assert scripts.get_heads() == [HEAD]
+    with store.engine.connect() as conn:  # and Alembic reads the database as the store does
+        assert set(MigrationContext.configure(conn).get_current_heads()) == {HEAD}
 
 
 def test_migrations_produce_exactly_the_orm_schema(store: Store) -> None:

@@ -10,7 +10,8 @@ store promises:
 * a database that cannot be used raises ``DatabaseUnreachable`` with one line
   naming the URL (password redacted) and the reason, never a driver traceback;
 * the schema is Alembic's: ``upgrade()`` migrates to head with the migrations
-  shipped in the package; ``is_current()`` says whether that is needed.
+  shipped in the package; ``is_current()`` says whether that is needed. A
+  database already at head is told by one query, without loading Alembic.
 
 On SQLite, write transactions start with ``BEGIN IMMEDIATE``: two threads that
 both read then write would otherwise deadlock on the lock upgrade and fail with
@@ -28,11 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -40,6 +37,7 @@ from sqlalchemy.orm import Session
 from pmsync import model
 from pmsync.connectors import Clock, utc_now
 from pmsync.errors import DatabaseUnreachable
+from pmsync.migrations import HEAD
 from pmsync.records import Page
 from pmsync.upsert import (
     KINDS,
@@ -81,6 +79,7 @@ FAILING_RUNS: tuple[RunStatus, ...] = ("failed", "partial")
 _WRITE = "pmsync_write"
 _T = TypeVar("_T")
 _PG_MIGRATION_LOCK = 0x706D73796E63  # "pmsync": one upgrade at a time across replicas
+_VERSION_TABLE = "alembic_version"  # Alembic's default, where it keeps the revision
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,13 +216,24 @@ class Store:
 
     # --- schema ---------------------------------------------------------------------
 
-    def _alembic_config(self) -> Config:
+    def _alembic_config(self) -> Any:
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
         return cfg
 
     def upgrade(self) -> None:
-        """Migrate the schema to the newest revision (idempotent, safe across replicas)."""
+        """Migrate the schema to the newest revision (idempotent, safe across replicas).
+
+        A database already at :data:`pmsync.migrations.HEAD` costs one query: every
+        command opens the store this way, and Alembic takes longer to import than
+        most of them take to run.
+        """
+        if self.is_current():
+            return
+        from alembic import command
+
         cfg = self._alembic_config()
         with self._writer.begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -234,12 +244,13 @@ class Store:
     def current_revisions(self) -> set[str]:
         """Return the revisions the database is at (empty before the first upgrade)."""
         with self.engine.connect() as conn:
-            return set(MigrationContext.configure(conn).get_current_heads())
+            if not inspect(conn).has_table(_VERSION_TABLE):
+                return set()
+            return set(conn.scalars(text(f"SELECT version_num FROM {_VERSION_TABLE}")))
 
     def is_current(self) -> bool:
         """Tell whether the schema is at the newest revision."""
-        heads = set(ScriptDirectory.from_config(self._alembic_config()).get_heads())
-        return self.current_revisions() == heads
+        return self.current_revisions() == {HEAD}
 
     # --- sessions -----------------------------------------------------------------
 
