@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from worlds import SANDBOX_SECRETS
 
 from pmsync.config import (
     Config,
@@ -29,12 +30,6 @@ from pmsync.errors import ConfigError
 from pmsync.records import Page
 from pmsync.secrets import Secret
 
-SANDBOX_SECRETS = (
-    "PMSYNC_SANDBOX_JIRA_TOKEN",
-    "PMSYNC_SANDBOX_GITHUB_TOKEN",
-    "PMSYNC_SANDBOX_GCAL_CLIENT_SECRET",
-    "PMSYNC_SANDBOX_GCAL_REFRESH_TOKEN",
-)
 REPO = Path(__file__).resolve().parents[1]
 TOKEN_VALUE = "s3cr3t-token-value-never-shown"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -242,6 +243,34 @@ def test_sources_sync_at_the_same_time_and_report_in_configured_order(store: Sto
     report = run_sync(store, sources)
     assert [(r.source, r.status) for r in report.results] == [("jira", "ok"), ("github", "ok")]
     assert stored(store) == {"j/a#1", "j/a#2", "g/b#1", "g/b#2"}
+
+
+class SlowToCreate(MeetingConnector):
+    """Takes a while to create, as a connector loading its client library does."""
+
+    creating: ClassVar[list[int]]
+    """How many are being created now, and the most at once."""
+
+    def __init__(self, settings: ConnectorSettings, context: Any) -> None:
+        self.creating[0] += 1
+        self.creating[1] = max(self.creating)
+        time.sleep(0.05)
+        self.creating[0] -= 1
+        super().__init__(settings, context)
+
+
+def test_sources_are_created_one_at_a_time_and_still_pull_at_once(store: Store) -> None:
+    SlowToCreate.creating = [0, 0]
+    SlowToCreate.meet = threading.Barrier(3, timeout=10)  # the pulls must overlap
+    sources = {
+        name: Source(
+            name, SourceOptions(type="scoped"), ScopedSettings(scopes=(name,)), SlowToCreate
+        )
+        for name in ("a", "b", "c")
+    }
+    report = run_sync(store, sources)
+    assert [r.status for r in report.results] == ["ok", "ok", "ok"]
+    assert SlowToCreate.creating == [0, 1]  # never two client libraries loading at once
 
 
 def test_pmsync_sync_names_the_skipped_repository_and_status_shows_the_stream_partial(

@@ -34,6 +34,14 @@ from pmsync.store import Store
 from pmsync.sync import SyncReport, sync_configured
 from pmsync.upsert import insert_for
 
+SANDBOX_SECRETS = (
+    "PMSYNC_SANDBOX_JIRA_TOKEN",
+    "PMSYNC_SANDBOX_GITHUB_TOKEN",
+    "PMSYNC_SANDBOX_GCAL_CLIENT_SECRET",
+    "PMSYNC_SANDBOX_GCAL_REFRESH_TOKEN",
+)
+"""The environment variables the committed ``config/sources.yaml`` reads its secrets from."""
+
 
 def store_projects(store: Store, config: Config) -> None:
     """Store the configured projects' rows, as the plan refresh (``pmsync.plan``) does."""

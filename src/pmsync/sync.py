@@ -177,11 +177,18 @@ class _Prefetch:
         self._thread.join(timeout)
 
 
+_CREATING = threading.Lock()
+"""Connectors are created one at a time: a connector imports its client library when it
+is created (docs/architecture.md), and two sources' threads importing at once could meet
+in a circular import and fail with Python's "deadlock detected"."""
+
+
 def make_connector(source: Source, context: ConnectorContext) -> Connector:
     """Instantiate the connector of a validated source."""
     if source.connector is None or source.settings is None:
         raise SourceError(f"source {source.name}: connector {source.type!r} is not installed")
-    return source.connector(source.settings, context)  # type: ignore[arg-type]
+    with _CREATING:
+        return source.connector(source.settings, context)  # type: ignore[arg-type]
 
 
 def _wants_full(store: Store, source: Source, stream: str, now: datetime) -> bool:
@@ -416,7 +423,7 @@ def sync_configured(config: Config, store: Store, **options: Any) -> SyncReport:
     calendar events are classified and linked to projects and people. This is
     the one entry point the CLI and the daemon share.
     """
-    from pmsync.meetings import link_meetings
+    from pmsync.meetings.link import link_meetings
     from pmsync.people import link_people
     from pmsync.plan import refresh_plan
 

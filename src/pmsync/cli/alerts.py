@@ -13,7 +13,6 @@ import typer
 from rich.table import Table
 
 from pmsync.cli._common import console, fail, load, open_store, print_json
-from pmsync.connectors import utc_now
 
 alerts_app = typer.Typer(help="List alerts; silence and unsilence them.", no_args_is_help=True)
 STATE_CHOICES = ("pending", "firing", "resolved", "inactive", "all")
@@ -104,6 +103,7 @@ def silence_command(
     from pmsync.alerts import add_silence, list_alerts
     from pmsync.alerts.matchers import MatcherError, matches_all, parse_matchers
     from pmsync.config import parse_duration
+    from pmsync.connectors import utc_now
 
     try:
         matchers = parse_matchers(match)
@@ -147,6 +147,7 @@ def unsilence_command(
 ) -> None:
     """End a silence now."""
     from pmsync.alerts import expire_silence
+    from pmsync.connectors import utc_now
 
     store = open_store(load(ctx))
     try:
@@ -166,6 +167,7 @@ def silences_command(
 ) -> None:
     """List active and upcoming silences."""
     from pmsync.alerts import list_silences
+    from pmsync.connectors import utc_now
 
     store = open_store(load(ctx))
     try:

@@ -17,7 +17,6 @@ import typer
 from rich.table import Table
 
 from pmsync.cli._common import EXIT_FAILED, console, fail, load, open_store, print_json
-from pmsync.connectors import utc_now
 
 rules_app = typer.Typer(help="The rules: the catalogue, and what would fire.", no_args_is_help=True)
 
@@ -28,6 +27,7 @@ def check(
 ) -> None:
     """Evaluate the rules, update the alerts, send the notifications that are due."""
     from pmsync.alerts import run_check
+    from pmsync.connectors import utc_now
     from pmsync.plan import refresh_plan
     from pmsync.rules import evaluate_rules
 
@@ -139,6 +139,7 @@ def test_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Show what would fire for a project and why; send nothing, change no alert."""
+    from pmsync.connectors import utc_now
     from pmsync.plan import refresh_plan
     from pmsync.rules import evaluate_projects
 

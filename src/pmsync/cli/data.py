@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from pmsync.cli._common import EXIT_FAILED, console, err_console, fail, load, open_store, print_json
-from pmsync.sync import SyncReport
+
+if TYPE_CHECKING:
+    from pmsync.sync import SyncReport
 
 
 def _progress_enabled(as_json: bool) -> bool:
@@ -38,6 +39,8 @@ def sync(
     settle_startup()
     try:
         if _progress_enabled(as_json):
+            from rich.progress import Progress, SpinnerColumn, TextColumn
+
             with Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),

@@ -22,7 +22,6 @@ import typer
 
 from pmsync.cli._common import console, fail, load, open_store, state
 from pmsync.cli.data import print_sync_report
-from pmsync.cli.demo_inbox import DemoInbox, check_and_show
 from pmsync.cli.metrics import show_metrics
 
 if TYPE_CHECKING:
@@ -56,6 +55,7 @@ def demo(
     days: Annotated[float, typer.Option(help="Simulated days between the two syncs.")] = 3.0,
 ) -> None:
     """Run sandbox + sync + status on the committed config; print what happened."""
+    from pmsync.cli.demo_inbox import DemoInbox, check_and_show
     from pmsync.plan import set_baseline
     from pmsync.sandbox.app import Sandbox
     from pmsync.sandbox.configout import sandbox_secret_env

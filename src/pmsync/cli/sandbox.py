@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from pmsync.cli._common import console, fail
 
@@ -44,6 +43,8 @@ def generate_cmd(
 
 
 def _scenario(path: Path | None, projects: int, items: int, seed: int) -> Any:
+    from pydantic import ValidationError
+
     from pmsync.sandbox.generate import generate
     from pmsync.sandbox.scenario import load_scenario
 

@@ -258,7 +258,9 @@ def build_classifier(settings: MeetingSettings | None = None) -> Classifier:
     return Classifier(tuple(rules), settings.holiday_calendar_list())
 
 
-_DEFAULT = build_classifier()
+@functools.cache
+def _default() -> Classifier:
+    return build_classifier()
 
 
 def classify_title(
@@ -270,4 +272,4 @@ def classify_title(
 ) -> str:
     """Return the kind the built-in rules give an event titled ``title``."""
     facts = EventFacts(title, calendar_id, event_type=event_type, all_day=all_day)
-    return _DEFAULT.classify(facts).kind
+    return _default().classify(facts).kind

@@ -5,8 +5,8 @@ Reads calendars with google-api-python-client, incrementally with Google's
 ``docs/connectors/google-calendar.md`` for credentials, settings and behaviour.
 """
 
-from pmsync_gcal.client import EventNotFound, SyncTokenExpired
 from pmsync_gcal.connector import GoogleCalendarConnector
+from pmsync_gcal.errors import EventNotFound, SyncTokenExpired
 from pmsync_gcal.settings import (
     SCOPE,
     GoogleCalendarSettings,

@@ -43,6 +43,7 @@ from pmsync.errors import (
 )
 from pmsync.retry import classify_http, retrying
 from pmsync.secrets import SecretResolutionError
+from pmsync_gcal.errors import EventNotFound, SyncTokenExpired
 from pmsync_gcal.settings import (
     SCOPE,
     GoogleCalendarSettings,
@@ -51,14 +52,6 @@ from pmsync_gcal.settings import (
 )
 
 T = TypeVar("T")
-
-
-class SyncTokenExpired(FatalSourceError):
-    """410 Gone (``fullSyncRequired``): the calendar must be read again in full."""
-
-
-class EventNotFound(FatalSourceError):
-    """404: the calendar or event does not exist (or is not visible to these credentials)."""
 
 
 class _CountingHttp(httplib2.Http):

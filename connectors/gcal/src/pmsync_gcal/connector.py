@@ -28,7 +28,7 @@ import copy
 import functools
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pmsync.connectors import (
     Connector,
@@ -39,9 +39,12 @@ from pmsync.connectors import (
 )
 from pmsync.errors import SourceError
 from pmsync.records import CalendarEvent, Page, Quarantined, Record
-from pmsync_gcal.client import CalendarClient, EventNotFound, SyncTokenExpired
+from pmsync_gcal.errors import EventNotFound, SyncTokenExpired
 from pmsync_gcal.mapping import KIND, map_event, starts_at
 from pmsync_gcal.settings import GoogleCalendarSettings
+
+if TYPE_CHECKING:
+    from pmsync_gcal.client import CalendarClient
 
 CURSOR_VERSION = 1
 SLIDE_EVERY = timedelta(days=1)
@@ -85,8 +88,13 @@ class GoogleCalendarConnector(Connector):
         ),
     )
     settings: GoogleCalendarSettings
+    client: CalendarClient
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        # The Google libraries load here, not on import: every command imports the
+        # connector to validate the configuration, only a sync creates one.
+        from pmsync_gcal.client import CalendarClient
+
         super().__init__(settings, context)
         self.client = CalendarClient(self.settings, context)
 

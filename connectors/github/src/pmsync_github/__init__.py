@@ -22,7 +22,7 @@ See ``streams`` for the walk of each listing and docs/connectors/github.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pmsync.connectors import (
     Connector,
@@ -33,10 +33,11 @@ from pmsync.connectors import (
 )
 from pmsync.errors import SourceError
 from pmsync.records import Page
-from pmsync_github.client import GitHubClient, safe
 from pmsync_github.links import ReferenceFinder, References
 from pmsync_github.settings import GitHubSettings
-from pmsync_github.streams import CursorBook, StreamWalker
+
+if TYPE_CHECKING:  # PyGithub loads when a connector first talks to GitHub, not on import
+    from pmsync_github.client import GitHubClient
 
 __all__ = ["GitHubConnector", "GitHubSettings", "ReferenceFinder", "References"]
 
@@ -73,6 +74,8 @@ class GitHubConnector(Connector):
     settings: GitHubSettings
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        import pmsync_github.streams  # noqa: F401  PyGithub with it: loaded now, one at a time
+
         super().__init__(settings, context)
         self._client: GitHubClient | None = None
 
@@ -80,6 +83,8 @@ class GitHubConnector(Connector):
     def client(self) -> GitHubClient:
         """Return the client, created (and the secret read) at first use."""
         if self._client is None:
+            from pmsync_github.client import GitHubClient
+
             self._client = GitHubClient(self.settings, self.context)
         return self._client
 
@@ -113,6 +118,8 @@ class GitHubConnector(Connector):
         self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool = False
     ) -> Iterator[Page]:
         """Yield pages of ``stream`` for each repository; complete ids per repository when full."""
+        from pmsync_github.streams import CursorBook, StreamWalker
+
         self.stream(stream)
         walker = StreamWalker(self.client, self.settings)
         walk: Callable[[str, CursorBook, bool], Iterator[Page]] = getattr(walker, stream)
@@ -122,6 +129,8 @@ class GitHubConnector(Connector):
 
     def check(self) -> list[str]:
         """Probe the token (``/user`` and its scopes) and each repository; one line per problem."""
+        from pmsync_github.client import safe
+
         problems: list[str] = []
         try:
             client = self.client

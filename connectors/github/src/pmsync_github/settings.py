@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import github
 from pydantic import Field, field_validator, model_validator
 
 from pmsync.connectors import ConnectorSettings
 from pmsync.secrets import Secret
+
+if TYPE_CHECKING:
+    import github
 
 REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 DEFAULT_KEY_PATTERNS = [r"\b[A-Z][A-Z0-9]+-\d+\b"]
@@ -119,6 +122,8 @@ class GitHubSettings(ConnectorSettings):
 
     def auth(self) -> github.Auth.Auth:
         """Return PyGithub's auth object, reading the secret now (at use)."""
+        import github  # here, not on import: validating a configuration needs no client
+
         if self.token is not None:
             return github.Auth.Token(self.token.reveal())
         assert self.app_id is not None and self.private_key is not None

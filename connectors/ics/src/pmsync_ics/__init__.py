@@ -27,8 +27,6 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import icalendar
-import recurring_ical_events
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -122,6 +120,9 @@ class IcsConnector(Connector):
     settings: IcsSettings
 
     def __init__(self, settings: ConnectorSettings, context: Any) -> None:
+        import icalendar  # noqa: F401  the parsers load with a connector, not with the package
+        import recurring_ical_events  # noqa: F401
+
         super().__init__(settings, context)
         self._session = configure_requests_session(
             requests.Session(), timeout=context.request_timeout
@@ -149,6 +150,8 @@ class IcsConnector(Connector):
 
     def check(self) -> list[str]:
         """Fetch and parse every feed once."""
+        import icalendar
+
         problems = []
         for feed in self.settings.feeds:
             try:
@@ -272,6 +275,9 @@ class IcsConnector(Connector):
         self, feed: Feed, body: bytes, window: tuple[datetime, datetime]
     ) -> tuple[list[Record], dict[str, str]]:
         """Map the feed's occurrences in ``window``; return records and ``{id: start}``."""
+        import icalendar
+        import recurring_ical_events
+
         try:
             calendar = icalendar.Calendar.from_ical(body)
             query = recurring_ical_events.of(

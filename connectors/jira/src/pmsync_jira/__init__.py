@@ -18,15 +18,16 @@ and paging), ``mapping`` (JSON → records), ``streams`` (the pulls).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pmsync.connectors import Connector, ConnectorContext, ConnectorSettings, StreamSpec
 from pmsync.errors import AuthenticationError, SourceError
 from pmsync.records import Page
 from pmsync.secrets import SecretResolutionError
-from pmsync_jira import streams
-from pmsync_jira.client import JiraClient, flavour_of
 from pmsync_jira.settings import JiraSettings
+
+if TYPE_CHECKING:  # the jira library loads when a connector is created, not on import
+    from pmsync_jira.client import JiraClient
 
 __all__ = ["JiraConnector", "JiraSettings"]
 
@@ -47,7 +48,12 @@ class JiraConnector(Connector):
         StreamSpec("versions", ("source_milestone",), "every project's fix versions"),
     )
 
+    client: JiraClient
+
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        import pmsync_jira.streams  # noqa: F401  loaded now, while the engine creates connectors
+        from pmsync_jira.client import JiraClient
+
         super().__init__(settings, context)
         assert isinstance(settings, JiraSettings)
         self.jira_settings = settings
@@ -57,6 +63,8 @@ class JiraConnector(Connector):
         self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool = False
     ) -> Iterator[Page]:
         """Yield pages of ``stream`` changed since ``cursor`` (everything when ``full``)."""
+        from pmsync_jira import streams
+
         self.stream(stream)
         s, c, client = self.jira_settings, self.context, self.client
         if stream == "issues":
@@ -73,6 +81,8 @@ class JiraConnector(Connector):
 
     def check(self) -> list[str]:
         """Probe the site: credentials, flavour, projects and custom fields; one line each."""
+        from pmsync_jira.client import flavour_of
+
         s = self.jira_settings
         try:
             me = self.client.get("myself")
