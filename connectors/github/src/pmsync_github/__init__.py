@@ -36,7 +36,7 @@ from pmsync.records import Page
 from pmsync_github.links import ReferenceFinder, References
 from pmsync_github.settings import GitHubSettings
 
-if TYPE_CHECKING:  # PyGithub loads when a connector first talks to GitHub, not on import
+if TYPE_CHECKING:  # PyGithub loads when a connector is created, not on import
     from pmsync_github.client import GitHubClient
 
 __all__ = ["GitHubConnector", "GitHubSettings", "ReferenceFinder", "References"]
