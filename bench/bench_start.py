@@ -10,8 +10,8 @@ that run's own wall time.
 
 Python's bytecode caches are written as usual for these runs (a pip install
 compiles them; this benchmark's first run of each command does), even where the
-machine sets ``PYTHONDONTWRITEBYTECODE``: compiling pmsync's own modules at
-every start is not what users pay.
+machine sets ``PYTHONDONTWRITEBYTECODE`` (``bench.common.child_env``): compiling
+pmsync's own modules at every start is not what users pay.
 
     .venv/bin/python -m bench start [--quick]
 """
@@ -32,8 +32,7 @@ REPEAT = 5
 
 
 def _env(database: Path) -> dict[str, str]:
-    env = child_env()
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env = child_env()  # bytecode caches written, as in an install
     env["PMSYNC_DATABASE_URL"] = f"sqlite:///{database}"
     return env
 

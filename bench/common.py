@@ -519,8 +519,14 @@ def _sync_main(args: dict[str, Any]) -> None:
 
 
 def child_env() -> dict[str, str]:
-    """Return the environment for child processes (this checkout's bench importable)."""
+    """Return the environment for child processes (this checkout's bench importable).
+
+    Bytecode caches are written even where the machine sets ``PYTHONDONTWRITEBYTECODE``:
+    an install has them (pip compiles; so do the taps' virtualenvs), and without them
+    every child would compile pmsync's own modules again at its start.
+    """
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
