@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text, update
 from sqlalchemy.engine import make_url
@@ -48,6 +48,9 @@ from pmsync.upsert import (
     json_dumps,
     write_records,
 )
+
+if TYPE_CHECKING:  # Alembic is imported only to migrate (see upgrade)
+    from alembic.config import Config
 
 __all__ = [
     "FAILING_RUNS",
@@ -216,7 +219,7 @@ class Store:
 
     # --- schema ---------------------------------------------------------------------
 
-    def _alembic_config(self) -> Any:
+    def _alembic_config(self) -> Config:
         from alembic.config import Config
 
         cfg = Config()
