@@ -423,7 +423,7 @@ def sync_configured(config: Config, store: Store, **options: Any) -> SyncReport:
     calendar events are classified and linked to projects and people. This is
     the one entry point the CLI and the daemon share.
     """
-    from pmsync.meetings.link import link_meetings
+    from pmsync.meetings import link_meetings
     from pmsync.people import link_people
     from pmsync.plan import refresh_plan
 

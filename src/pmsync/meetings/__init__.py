@@ -10,81 +10,36 @@ The modules behind this surface:
 - ``cadence``: expected meetings per cadence against held, cancelled, moved, missing;
 - ``capacity``: leave and public holidays as available hours per person and day;
 - ``overview``: all of it for one period, what ``pmsync meetings`` prints.
-
-Names are imported lazily, as in ``pmsync.plan``: every sync links meetings, and
-only the readers need ``capacity`` (and numpy with it).
 """
 
-from __future__ import annotations
-
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # the same names, typed, for the type checker
-    from pmsync.meetings.cadence import (
-        MISSED,
-        CadenceReport,
-        Slot,
-        cadence_report,
-        matches_cadence,
-        upcoming_meetings,
-    )
-    from pmsync.meetings.capacity import (
-        Absence,
-        CapacityTable,
-        DayCapacity,
-        Worker,
-        compute_capacity,
-        iso_week,
-        load_capacity,
-        workers_of,
-    )
-    from pmsync.meetings.classify import (
-        Classification,
-        Classifier,
-        EventFacts,
-        build_classifier,
-        classify_title,
-    )
-    from pmsync.meetings.link import MeetingLinkResult, link_meetings, project_team
-    from pmsync.meetings.overview import MeetingsOverview, meetings_overview, project_cadences
-    from pmsync.meetings.rows import Meeting, load_meetings
-
-_EXPORTS = {
-    **dict.fromkeys(
-        (
-            "MISSED",
-            "CadenceReport",
-            "Slot",
-            "cadence_report",
-            "matches_cadence",
-            "upcoming_meetings",
-        ),
-        "pmsync.meetings.cadence",
-    ),
-    **dict.fromkeys(
-        (
-            "Absence",
-            "CapacityTable",
-            "DayCapacity",
-            "Worker",
-            "compute_capacity",
-            "iso_week",
-            "load_capacity",
-            "workers_of",
-        ),
-        "pmsync.meetings.capacity",
-    ),
-    **dict.fromkeys(
-        ("Classification", "Classifier", "EventFacts", "build_classifier", "classify_title"),
-        "pmsync.meetings.classify",
-    ),
-    **dict.fromkeys(("MeetingLinkResult", "link_meetings", "project_team"), "pmsync.meetings.link"),
-    **dict.fromkeys(
-        ("MeetingsOverview", "meetings_overview", "project_cadences"), "pmsync.meetings.overview"
-    ),
-    **dict.fromkeys(("Meeting", "load_meetings"), "pmsync.meetings.rows"),
-}
+from pmsync.meetings.cadence import (
+    MISSED,
+    CadenceReport,
+    Slot,
+    cadence_report,
+    matches_cadence,
+    upcoming_meetings,
+)
+from pmsync.meetings.capacity import (
+    Absence,
+    CapacityTable,
+    DayCapacity,
+    Worker,
+    compute_capacity,
+    iso_week,
+    load_capacity,
+    workers_of,
+)
+from pmsync.meetings.classify import (
+    Classification,
+    Classifier,
+    EventFacts,
+    build_classifier,
+    classify_title,
+)
+from pmsync.meetings.link import MeetingLinkResult, link_meetings, project_team
+from pmsync.meetings.overview import MeetingsOverview, meetings_overview, project_cadences
+from pmsync.meetings.rows import Meeting, load_meetings
 
 __all__ = [
     "MISSED",
@@ -115,9 +70,3 @@ __all__ = [
     "upcoming_meetings",
     "workers_of",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'pmsync.meetings' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
