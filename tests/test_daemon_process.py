@@ -349,20 +349,25 @@ def test_the_daemon_keeps_everything_current_and_can_be_watched(
             assert source["schedule"] == "every 1h"
             assert datetime.fromisoformat(source["next_run"]) > later, source
 
-        # metrics, once nothing runs: counters equal the sync_run rows
-        wait_until(
-            lambda: (
-                not any(r.status == "running" for r in world.runs())
-                and not json.loads(daemon.get("/healthz")[1])["running_jobs"]
-            ),
-            30,
-            "the syncs in flight to end",
-            daemon,
-        )
-        code, body = daemon.get("/metrics")
-        assert code == 200
-        samples = metric_samples(body)
-        runs = world.runs()
+        # metrics, once nothing runs: counters equal the sync_run rows. A job the scheduler
+        # has handed to its thread pool is in no row and in no `running_jobs` yet, so the
+        # snapshot is taken again until nothing ran while it was taken.
+        def settled() -> tuple[dict[str, Any], list[RunInfo]] | None:
+            before = world.runs()
+            if any(r.status == "running" for r in before):
+                return None
+            if json.loads(daemon.get("/healthz")[1])["running_jobs"]:
+                return None
+            code, body = daemon.get("/metrics")
+            assert code == 200
+            after = world.runs()
+            if [(r.id, r.status) for r in after] != [(r.id, r.status) for r in before]:
+                return None
+            if json.loads(daemon.get("/healthz")[1])["running_jobs"]:
+                return None
+            return metric_samples(body), after
+
+        samples, runs = wait_until(settled, 30, "the syncs in flight to end", daemon)
         expected: dict[tuple[str, str, str], int] = defaultdict(int)
         created: dict[tuple[str, str], int] = defaultdict(int)
         for run in runs:
