@@ -55,8 +55,22 @@ def settle_startup() -> None:
     ``gc.freeze`` full collections only see what the work itself builds
     (0.05 s there). The collector keeps running; a cycle that was garbage at
     the moment of the call is never freed (once, a few hundred objects).
+
+    The youngest generation is then collected after ``YOUNG_COLLECTION``
+    container allocations instead of Python's 700: a sync allocates and
+    frees a page of parsed JSON at a time, and at 700 the collector ran
+    1,200 young and 110 middle passes and 9 full ones over the pages in
+    flight, 0.43 s of that same sync; at 20,000, 15 young passes and one
+    middle, 0.08 s (docs/benchmarks.md, "Profiling"). What a young pass
+    may hold back is at most those 20,000 objects, a few MB.
     """
     gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION, middle, old)
+
+
+YOUNG_COLLECTION = 20_000
+"""Container allocations (net of those freed) between two young-generation passes."""
 
 
 _pause_lock = threading.Lock()
