@@ -327,9 +327,8 @@ class Store:
     def _set_cursor(
         self, conn: Connection, source_id: int, stream: str, cursor: Mapping[str, Any]
     ) -> None:
-        row = {"source_id": source_id, "stream": stream, "cursor": dict(cursor)}
-        row["updated_at"] = self.now()
         table = model.table_of(model.SyncCursor)
+        row = dict(source_id=source_id, stream=stream, cursor=dict(cursor), updated_at=self.now())
         upsert_rows(conn, table, [row], ("source_id", "stream"), ("cursor", "updated_at"))
 
     # --- writing pages --------------------------------------------------------------
