@@ -44,6 +44,10 @@ def _started() -> None:
     gc.disable()
 
 
+YOUNG_COLLECTION = 20_000
+"""Container allocations (net of those freed) between two young-generation passes."""
+
+
 def settle_startup() -> None:
     """Keep what the process has built so far out of the garbage collector's passes.
 
@@ -67,10 +71,6 @@ def settle_startup() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_COLLECTION, middle, old)
-
-
-YOUNG_COLLECTION = 20_000
-"""Container allocations (net of those freed) between two young-generation passes."""
 
 
 _pause_lock = threading.Lock()
