@@ -85,8 +85,7 @@ def test_the_sandbox_meetings_are_linked_to_their_projects_and_leave_to_its_peop
     store = make_store()
     world.sync(store)  # the sync links meetings itself, after refreshing the plan
     result = link_meetings(store, world.config, world.box.clock.now)
-    assert result.events > 0
-    assert result.changed == 0  # idempotent: linking again changes nothing
+    assert (result.events, result.changed) == (0, 0)  # the sync linked them: nothing to read
 
     meetings = load_meetings(store)
     project_of_calendar = {p.calendars[0]: p.key for p in world.scenario.projects}
@@ -308,6 +307,57 @@ def test_a_changed_event_is_classified_again_and_a_deleted_one_is_left_alone(
     assert [(m.kind, m.project) for m in load_meetings(store)] == [("steering_committee", "PAY")]
 
 
+def test_a_pass_reads_the_events_written_since_the_last_one_and_all_after_a_change(
+    store: Store, tmp_path: Path
+) -> None:
+    config = small_config(tmp_path / "config")
+    store_projects(store, config)
+    page = [event(str(n), "Weekly status", PAY_CAL) for n in range(1, 4)]
+    page.append(event("4", "Lenkungsausschuss", attendees=(person("dan"),)))
+    store.write_page("gcal", "events", Page(page), None)
+    first = link_meetings(store, config)
+    assert (first.events, first.changed) == (4, 4)
+    again = link_meetings(store, config)
+    assert (again.events, again.changed) == (0, 0)
+
+    renamed = event("2", "Milestone review: R1", PAY_CAL, updated_at=T + timedelta(hours=1))
+    store.write_page("gcal", "events", Page([renamed]), None)
+    after_sync = link_meetings(store, config)
+    assert (after_sync.events, after_sync.changed) == (1, 1)  # only the event written again
+    kinds = {m.external_id.rsplit("/", 1)[1]: m.kind for m in load_meetings(store)}
+    assert kinds == {
+        "1": "status_meeting",
+        "2": "milestone_review",
+        "3": "status_meeting",
+        "4": "steering_committee",
+    }
+
+    # Dan's identity becomes his person (link_people): what linking read changed,
+    # so every event is read again; the one he attends now names him.
+    link_people(store, config.settings.people, {"gcal": "gcal"})
+    relinked = link_meetings(store, config)
+    assert (relinked.events, relinked.changed) == (4, 1)
+    with store.session(readonly=True) as s:
+        attending = s.scalars(
+            select(model.CalendarEvent.person_ids).where(
+                model.CalendarEvent.external_id == f"{TEAM_CAL}/4"
+            )
+        ).one()
+    assert [people_keys(store)[p] for p in attending] == ["dan"]
+
+    # A configuration that reads the same leaves the events alone; a new title for
+    # PAY's meetings is a new fingerprint, and the event without a calendar moves.
+    assert link_meetings(store, config).events == 0
+    pay = tmp_path / "config" / "projects" / "pay.yaml"
+    data = yaml.safe_load(pay.read_text(encoding="utf-8"))
+    data["meeting_titles"] = ["Lenkungsausschuss"]
+    pay.write_text(yaml.safe_dump(data), encoding="utf-8")
+    changed_config = load_config(tmp_path / "config", {})
+    moved = link_meetings(store, changed_config)
+    assert (moved.events, moved.changed) == (4, 1)
+    assert links(store)[f"{TEAM_CAL}/4"] == ("PAY", "title")
+
+
 def test_events_are_linked_batch_by_batch_with_the_same_result(
     world: World, make_store: Callable[..., Store], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -324,6 +374,7 @@ def test_events_are_linked_batch_by_batch_with_the_same_result(
                 project_link=None,
                 person_ids=None,
                 away_person_ids=None,
+                link_state=None,
             )
         )
     monkeypatch.setattr("pmsync.meetings.link.READ_BATCH", 7)

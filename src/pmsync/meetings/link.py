@@ -3,10 +3,15 @@
 Runs after every sync, after ``link_people`` (identities must be linked first
 for attendees to become people) and after the plan refresh (``pmsync.plan``
 stores the project rows; a configured project without one is not linked to yet).
-It recomputes everything from the stored events and the current configuration,
-so a new rule or a new calendar link applies to past events too, and it writes
-only the rows whose result changed: one ``SELECT`` of the events, one bulk
-``UPDATE`` by primary key. Running it twice changes nothing the second time.
+It classifies from the stored events and the current configuration, so a new
+rule or a new calendar link applies to past events too, and it writes only the
+rows whose result changed. Each event keeps the *fingerprint* of everything
+else linking read when it was classified (``calendar_event.link_state``: the
+meeting rules, the projects and their rows, the people and the identities
+linked to them); the record upsert resets it when the event changes. So a
+pass reads only the events written since the last one while the fingerprint
+holds, and every live event when it differs. Running it twice reads nothing
+the second time.
 
 A meeting is linked to a project by, in order:
 
@@ -28,13 +33,16 @@ than the organiser; else the people named in the title; else the organiser.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 from sqlalchemy.orm import Session
 
 from pmsync import model
@@ -50,7 +58,7 @@ from pmsync.meetings.classify import (
     normalize,
     phrase_pieces,
 )
-from pmsync.upsert import chunked
+from pmsync.upsert import chunked, upsert_rows
 
 if TYPE_CHECKING:
     from pmsync.config import Config
@@ -61,13 +69,16 @@ PERSONAL_KINDS = frozenset({"leave", "public_holiday"})
 UPDATE_BATCH = 5000
 READ_BATCH = 5000
 """Events read, linked and written at a time."""
+LINKING_VERSION = "1"
+"""Part of the fingerprint: a pmsync that links events differently links them all again."""
 
 
 @dataclass(frozen=True)
 class MeetingLinkResult:
-    """What one ``link_meetings`` pass found and changed."""
+    """What one ``link_meetings`` pass found and changed, over the events it read."""
 
     events: int
+    """Events classified: those written since the last pass, or all when its fingerprint differs."""
     changed: int
     by_kind: dict[str, int] = field(default_factory=dict)
     by_project: dict[str, int] = field(default_factory=dict)
@@ -317,7 +328,7 @@ class _Linker:
     """Classifies one event and finds its project and people, as configured."""
 
     def __init__(self, s: Session, config: Config) -> None:
-        self.classifier: Classifier = build_classifier(config.settings.meetings)
+        self.settings = config.settings.meetings
         project_ids = _project_ids(s, config)
         self.people = _People(s, config)
         projects = [
@@ -328,6 +339,11 @@ class _Linker:
         self.finder = _ProjectFinder(projects)
         self.keys = {p.id: p.key for p in projects}
         self.sources = {i: n for i, n in s.execute(select(model.Source.id, model.Source.name))}
+
+    @cached_property
+    def classifier(self) -> Classifier:
+        """The meeting rules, compiled when a pass has an event to classify (0.1 s)."""
+        return build_classifier(self.settings)
 
     def link(self, row: Any) -> _Link:
         """Return what linking decides for one event row (the columns of ``_live_events``)."""
@@ -363,8 +379,11 @@ class _Linker:
         return found.kind, found.rule, project_id, link, present, away
 
 
-def _live_events(s: Session) -> Iterable[Sequence[Any]]:
+def _live_events(s: Session, everything: bool) -> Iterable[Sequence[Any]]:
     """Yield the live events with what linking reads, ``READ_BATCH`` at a time in id order.
+
+    Only the unlinked ones (``link_state`` NULL, found through their partial
+    index) unless ``everything``.
 
     One batch is read, classified and written before the next is read, so a
     calendar of any size costs the memory of one batch (reading them all at once
@@ -393,7 +412,11 @@ def _live_events(s: Session) -> Iterable[Sequence[Any]]:
             s.connection()
             .execute(
                 select(*columns)
-                .where(event.deleted_at.is_(None), event.id > last)
+                .where(
+                    event.deleted_at.is_(None),
+                    event.id > last,
+                    true() if everything else event.link_state.is_(None),
+                )
                 .order_by(event.id)
                 .limit(READ_BATCH)
             )
@@ -405,18 +428,46 @@ def _live_events(s: Session) -> Iterable[Sequence[Any]]:
         last = rows[-1].id
 
 
-def link_meetings(store: Store, config: Config, now: Clock = utc_now) -> MeetingLinkResult:
-    """Classify every live calendar event and link it to a project and to people.
+FINGERPRINT = "meeting_fingerprint"
+"""The ``plan_state`` name of the fingerprint the last linking pass classified events with."""
 
-    ``now`` is the sync's clock, taken like every step of a sync takes it;
-    classification and linking do not depend on the time.
+
+def _fingerprint(config: Config, linker: _Linker) -> str:
+    """Return a digest of everything besides an event's own row that decides its links."""
+    people = linker.people
+    parts = {
+        "version": LINKING_VERSION,
+        "meetings": config.settings.meetings.model_dump(mode="json"),
+        "people": [p.model_dump(mode="json") for p in config.settings.people],
+        "projects": {key: p.model_dump(mode="json") for key, p in config.projects.items()},
+        "project_rows": sorted(linker.keys.items()),
+        "sources": sorted(linker.sources.items()),
+        "identities": sorted(people.by_identity.items()),
+        "emails": sorted(people.by_email.items()),
+        "person_rows": sorted(people.by_key.items()),
+    }
+    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def link_meetings(store: Store, config: Config, now: Clock = utc_now) -> MeetingLinkResult:
+    """Classify the calendar events not yet linked and link them to a project and to people.
+
+    Every live event when what linking reads besides the event (its
+    fingerprint) changed since the last pass. ``now`` is the sync's clock,
+    taken like every step of a sync takes it; classification and linking do not
+    depend on the time.
     """
     by_kind: Counter[str] = Counter()
     by_project: Counter[str] = Counter()
     unlinked = total = changed = 0
+    event = model.table_of(model.CalendarEvent)
+    state = model.table_of(model.PlanState)
     with store.session() as s:
         linker = _Linker(s, config)
-        for rows in _live_events(s):
+        current = _fingerprint(config, linker)
+        last = s.scalar(select(state.c.value).where(state.c.name == FINGERPRINT))
+        for rows in _live_events(s, everything=last != current):
             changes: list[dict[str, Any]] = []
             for row in rows:
                 total += 1
@@ -449,6 +500,14 @@ def link_meetings(store: Store, config: Config, now: Clock = utc_now) -> Meeting
             changed += len(changes)
             for batch in chunked(changes, UPDATE_BATCH):
                 s.execute(update(model.CalendarEvent), list(batch))
+            s.execute(
+                update(event)
+                .where(event.c.id.in_([row.id for row in rows]))
+                .values(link_state=current)
+            )
+        if last != current:
+            remembered = {"name": FINGERPRINT, "value": current, "updated_at": now()}
+            upsert_rows(s.connection(), state, [remembered], ["name"], ["value", "updated_at"])
     return MeetingLinkResult(
         events=total,
         changed=changed,

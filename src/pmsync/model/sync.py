@@ -277,6 +277,12 @@ class CalendarEvent(RecordColumns, Base):
     __table_args__ = _record_args(
         Index(None, "source_id", "calendar_id", "starts_at"),
         Index(None, "project_id", "source_id", "deleted_at"),
+        Index(
+            "ix_calendar_event_unlinked",  # events meeting linking has not seen
+            "id",
+            sqlite_where=text("link_state IS NULL"),
+            postgresql_where=text("link_state IS NULL"),
+        ),
     )
     calendar_id: Mapped[str]
     title: Mapped[str] = mapped_column(Text)
@@ -306,6 +312,8 @@ class CalendarEvent(RecordColumns, Base):
     """``person.id`` of the organiser and attendees that linking matched."""
     away_person_ids: Mapped[list[int] | None] = mapped_column(JSONType)
     """For leave: ``person.id`` of who is away."""
+    link_state: Mapped[str | None] = mapped_column(String(16))
+    """The fingerprint linking classified the event with; NULL once the upsert rewrote it."""
 
 
 RECORD_TABLES: dict[str, type[RecordColumns]] = {
