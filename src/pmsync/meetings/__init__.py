@@ -4,7 +4,8 @@ The modules behind this surface:
 
 - ``classify``: rules turn an event into a status meeting, milestone review,
   steering committee, customer meeting, leave, public holiday or other;
-- ``link``: ``link_meetings`` classifies every stored event and links it to a
+- ``link``: ``link_meetings`` classifies the stored events written since its
+  last pass (all of them when what it reads changed) and links them to a
   project and its people (run after every sync, beside ``link_people``);
 - ``rows``: stored events as frozen ``Meeting`` rows;
 - ``cadence``: expected meetings per cadence against held, cancelled, moved, missing;
