@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -100,3 +102,30 @@ def test_identities_are_linked_by_alias_then_email(store: Store) -> None:
     again = link_people(store, people, {"jira-cloud": "jira", "github": "github"})
     assert again.people_created == 0
     assert owners(store)[("jira-cloud", "5f0c")] == "lee@contractor.example"
+
+
+def test_two_syncs_that_end_at_once_link_people_without_failing(
+    make_store: Callable[..., Store],
+) -> None:
+    """The daemon links people after each source's sync; two may end at the same moment."""
+    first, second = make_store(), make_store()  # two connections to one database
+    people = [Person(id=f"p{n}", name=f"Person {n}", email=f"p{n}@example.com") for n in range(300)]
+    together = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def link(store: Store) -> None:
+        together.wait()
+        try:
+            link_people(store, people, {})
+        except BaseException as err:
+            failures.append(err)
+
+    threads = [threading.Thread(target=link, args=(s,)) for s in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    with first.session(readonly=True) as s:
+        keys = s.scalars(select(model.Person.key)).all()
+    assert sorted(keys) == sorted(p.id for p in people)

@@ -14,7 +14,11 @@ showed. Linking ties identities to *people*:
 
 Identities with neither a claim nor an e-mail stay unlinked: guessing by
 display name would merge namesakes. Linking is idempotent and cheap (a few
-thousand identities), so it runs after every sync.
+thousand identities), so it runs after every sync. Two syncs that end at
+once (the daemon's per-source jobs, or replicas) take turns: on PostgreSQL
+an advisory lock, as SQLite writers already do. Without it both could read
+that a person is missing and both insert them; the second failed on the
+unique key, and its job with it.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from pmsync import model
 from pmsync.config.settings import Person as ConfiguredPerson
 from pmsync.store import Store
+
+_PG_PEOPLE_LOCK = 0x706D7065  # "pmpe", with the schema: one linking at a time
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,11 @@ def link_people(
     now = store.now()
     created = 0
     with store.session() as s:
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(
+                text("SELECT pg_advisory_xact_lock(:k, hashtext(current_schema()))"),
+                {"k": _PG_PEOPLE_LOCK},
+            )
         existing = {
             p.key: p for p in s.scalars(select(model.Person).where(model.Person.key.isnot(None)))
         }
