@@ -309,13 +309,18 @@ def _service(source: str) -> str:
     return {"github": "github", "jira": "jira"}[source]
 
 
-def pmsync_run(box: SandboxProcess, root: Path, source: str) -> tuple[SyncOutcome, int]:
+def pmsync_run(
+    box: SandboxProcess, root: Path, source: str, *, warm_up: bool = True, **options: Any
+) -> tuple[SyncOutcome, int]:
     """Sync one source of the sandbox into a fresh SQLite database; return it and its requests."""
-    with database("sqlite", root) as url:  # warm-up: pmsync's own queries are cached too
-        run_sync(box.config_dir, url, now=box.clock(), full=True, only=[source])
+    if warm_up:
+        with database("sqlite", root) as url:  # pmsync's own queries are cached too
+            run_sync(box.config_dir, url, now=box.clock(), full=True, only=[source])
     with database("sqlite", root) as url:
         box.reset()
-        outcome = run_sync(box.config_dir, url, now=box.clock(), full=True, only=[source])
+        outcome = run_sync(
+            box.config_dir, url, now=box.clock(), full=True, only=[source], **options
+        )
         return outcome, box.requests()[_service(source)]
 
 
@@ -345,7 +350,11 @@ def main(argv: Sequence[str]) -> None:
     notes: list[str] = []
     with SandboxProcess(size, root / "sandbox", tls=True) as box:
         results = [measure(peer, box, root) for peer in PEERS]
-        pmsync = {s: pmsync_run(box, root, s) for s in sorted({p.source for p in PEERS})}
+        sources = sorted({p.source for p in PEERS})
+        pmsync = {s: pmsync_run(box, root, s) for s in sources}
+        threaded = {
+            s: pmsync_run(box, root, s, warm_up=False, pull_processes=False)[0] for s in sources
+        }
     for source, (outcome, served) in pmsync.items():
         for label, what, seconds in (
             (
@@ -357,6 +366,11 @@ def main(argv: Sequence[str]) -> None:
                 f"  the whole `pmsync sync` process ({source})",
                 "start, imports, a new store migrated, every stream, plan refresh, exit",
                 outcome.process_seconds,
+            ),
+            (  # what the pull workers bring: the same sync with the pull in a thread
+                f"  pulled in a thread ({source}, `daemon.pull_processes: false`)",
+                ", ".join(r["stream"] for r in threaded[source].results),
+                threaded[source].seconds,
             ),
         ):
             rows.append(
@@ -409,6 +423,20 @@ def main(argv: Sequence[str]) -> None:
                 fmt(my_rate, 0),
                 fmt(requests),
                 "",
+                "",
+            ]
+        )
+        t_records, t_seconds, _ = pmsync_subset(threaded[peer.source], mine)
+        t_rate = t_records / t_seconds if t_seconds else 0.0
+        rows.append(
+            [
+                "  pmsync, same streams, pulled in a thread",
+                ", ".join(sorted(mine)),
+                fmt(t_records),
+                fmt(t_seconds, 1),
+                fmt(t_rate, 0),
+                fmt(requests),
+                f"({t_rate / rate:.1f}x)" if rate else "-",
                 "",
             ]
         )

@@ -391,6 +391,10 @@ class SyncOutcome:
     """User + system CPU of the sync child (steadier than wall time on a busy machine)."""
     peak_rss_mb: float
     results: list[dict[str, Any]] = field(default_factory=list)
+    worker_peak_rss_mb: float = 0.0
+    """The largest pull worker's peak RSS (0 where the sources pulled in the sync child)."""
+    worker_start_rss_mb: float = 0.0
+    """That worker's RSS once started: what it shares with the fork server, mostly."""
 
     @property
     def ok(self) -> bool:
@@ -421,10 +425,12 @@ def run_sync(
     only: Sequence[str] | None = None,
     profile: Path | None = None,
     concurrent: bool = True,
+    pull_processes: bool | None = None,
 ) -> SyncOutcome:
     """Run one ``sync_configured`` in a child process and return what it did.
 
-    ``concurrent=False`` syncs the sources one after the other instead of at once.
+    ``concurrent=False`` syncs the sources one after the other instead of at once;
+    ``pull_processes`` overrides the configuration's ``daemon.pull_processes``.
     """
     args = {
         "config": str(config_dir),
@@ -434,6 +440,7 @@ def run_sync(
         "only": list(only) if only else None,
         "profile": str(profile) if profile else None,
         "concurrent": concurrent,
+        "pull_processes": pull_processes,
     }
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -454,7 +461,34 @@ def run_sync(
     answer = json.loads(lines[-1])
     # ru_maxrss is in KiB on Linux
     cpu = usage.ru_utime + usage.ru_stime
-    return SyncOutcome(answer["seconds"], elapsed, cpu, usage.ru_maxrss / 1024, answer["results"])
+    return SyncOutcome(
+        answer["seconds"],
+        elapsed,
+        cpu,
+        usage.ru_maxrss / 1024,
+        answer["results"],
+        answer["worker_peak_rss_kb"] / 1024,
+        answer["worker_start_rss_kb"] / 1024,
+    )
+
+
+@dataclass(frozen=True)
+class SimulatedClock:
+    """The scenario's now, moving on at wall-clock speed (so each stream's run has a duration).
+
+    A class, not a closure: a pull worker process receives the clock pickled.
+    """
+
+    start: datetime
+    wall: float
+    """``time.monotonic()`` at ``start`` (the same clock in every process of the machine)."""
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self.wall)
+
+
+def no_sleep(seconds: float) -> None:
+    """Retry without waiting (the sandbox's rate limits are the benchmark's, not a server's)."""
 
 
 def _sync_main(args: dict[str, Any]) -> None:
@@ -463,18 +497,18 @@ def _sync_main(args: dict[str, Any]) -> None:
 
     from pmsync.config import load_config
     from pmsync.connectors import load_connectors
-    from pmsync.processes import settle_startup
+    from pmsync.processes import connector_modules, settle_startup, start_fork_server
+    from pmsync.pull_workers import PEAK
     from pmsync.store import Store
     from pmsync.sync import sync_configured
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    # The simulated now, moving on at wall-clock speed (so each stream's run has a duration).
-    start, wall = datetime.fromisoformat(args["now"]), time.monotonic()
-
-    def now() -> datetime:
-        return start + timedelta(seconds=time.monotonic() - wall)
-
+    now = SimulatedClock(datetime.fromisoformat(args["now"]), time.monotonic())
     config = load_config(Path(args["config"]), load_connectors())
+    if args.get("pull_processes", config.settings.daemon.pull_processes) is not False:
+        start_fork_server(
+            connector_modules()
+        )  # as `pmsync sync` does: its imports overlap the store's opening
     store = Store.open(args["db"], var_dir=Path(args["config"]) / "var")
     store.upgrade()
     settle_startup()  # as `pmsync sync` does once the store is open
@@ -501,8 +535,11 @@ def _sync_main(args: dict[str, Any]) -> None:
         full=args["full"],
         only=args["only"],
         now=now,
-        sleep=lambda seconds: None,
+        sleep=no_sleep,
         concurrent=args.get("concurrent", True),
+        **(
+            {} if args.get("pull_processes") is None else {"pull_processes": args["pull_processes"]}
+        ),
     )
     seconds = time.perf_counter() - started
     if profiler is not None:
@@ -515,7 +552,8 @@ def _sync_main(args: dict[str, Any]) -> None:
             profiler.write_html(args["profile"] + ".html")
     store.close()
     results = [r.as_dict() for r in report.results]
-    print(json.dumps({"seconds": seconds, "results": results}), flush=True)
+    workers = {"worker_peak_rss_kb": PEAK.peak_rss_kb, "worker_start_rss_kb": PEAK.start_rss_kb}
+    print(json.dumps({"seconds": seconds, "results": results, **workers}), flush=True)
 
 
 def child_env() -> dict[str, str]:

@@ -14,6 +14,7 @@ never from pmsync's tables.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +42,20 @@ SANDBOX_SECRETS = (
     "PMSYNC_SANDBOX_GCAL_REFRESH_TOKEN",
 )
 """The environment variables the committed ``config/sources.yaml`` reads its secrets from."""
+
+
+@dataclass(frozen=True)
+class FixedClock:
+    """A clock standing at one instant that a pull worker can receive (a bound method can't)."""
+
+    at: datetime
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def no_sleep(seconds: float) -> None:
+    """Retry at once (a plain function: a pull worker receives it pickled)."""
 
 
 def store_projects(store: Store, config: Config) -> None:
@@ -130,11 +145,22 @@ class SandboxWorld:
 
     def sync(self, store: Store, **options: Any) -> SyncReport:
         """Sync every configured source on the sandbox's clock; every run must succeed."""
-        options.setdefault("sleep", lambda seconds: None)
-        options.setdefault("now", self.box.clock.now)
-        report = sync_configured(self.config, store, **options)
+        report = self.sync_raw(store, **options)
         assert report.ok, [(r.source, r.stream, r.error) for r in report.results if r.error]
         return report
+
+    def sync_raw(self, store: Store, **options: Any) -> SyncReport:
+        """Sync as ``sync`` does and return the report, failed runs included.
+
+        With ``pull_processes=True`` the sources pull in worker processes, on a
+        clock that stands at the sandbox's now (the sandbox's own clock stays here).
+        """
+        if options.get("pull_processes"):
+            options.setdefault("now", FixedClock(self.now))
+        options.setdefault("sleep", no_sleep)
+        options.setdefault("now", self.box.clock.now)
+        options.setdefault("pull_processes", False)
+        return sync_configured(self.config, store, **options)
 
     def end_faults(self) -> None:
         """The outage is over: from now on every service answers without injected faults."""

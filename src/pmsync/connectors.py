@@ -129,6 +129,9 @@ class Connector(ABC):
     streams: ClassVar[tuple[StreamSpec, ...]]
     title: ClassVar[str] = ""
     """A human name for docs and messages (``Jira``, ``GitHub``)."""
+    worker_modules: ClassVar[tuple[str, ...]] = ()
+    """Modules creating the connector imports (its client library): the fork server that
+    starts pull workers loads them once, so no worker imports them again."""
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
         self.settings = settings

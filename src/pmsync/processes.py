@@ -1,10 +1,11 @@
-"""Worker processes for the heavy jobs: drawing reports, reading beside an analysis.
+"""Worker processes for the heavy jobs: pulling a source, drawing reports, analysing.
 
 Workers come from one fork server that has imported what they run
-(``PRELOAD``), never from a fork of this process: the daemon has threads
-(and database connections) that a forked child must not inherit. The fork
-server is started once per process, with the modules named the first time,
-so every pool names the same ones.
+(``PRELOAD`` and the installed connectors), never from a fork of this
+process: the daemon has threads (and database connections) that a forked
+child must not inherit. The fork server is started once per process, with
+the modules named the first time, so every caller names the same ones
+(``fork_server``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import gc
 import logging
 import multiprocessing
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from functools import cache
+from multiprocessing.context import ForkServerContext
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +26,52 @@ PRELOAD = ["pmsync.reports.site", "pmsync.health.parallel"]
 """Imported by the fork server, so that a new worker starts with them loaded."""
 
 
+@cache
+def connector_modules() -> tuple[str, ...]:
+    """Return what a pull worker runs on: each installed connector's module and client library."""
+    from pmsync.connectors import load_connectors
+
+    # The worker's own module, and the command's: a worker imports the main module again.
+    found = {"pmsync.pull_workers", "pmsync.cli"}
+    for connector in load_connectors().values():
+        found.update((connector.__module__, *connector.worker_modules))
+    return tuple(sorted(found))
+
+
+def fork_server(preload: Sequence[str] = PRELOAD) -> ForkServerContext:
+    """Return the fork server's context; raise ``ValueError`` where there is none.
+
+    The server imports ``preload`` if this call is the one that starts it; a
+    server already running keeps what it has (a worker imports the rest).
+    """
+    context = multiprocessing.get_context("forkserver")
+    assert isinstance(context, ForkServerContext)
+    context.set_forkserver_preload(list(preload))
+    return context
+
+
+def start_fork_server(preload: Sequence[str] = PRELOAD) -> bool:
+    """Start the fork server now, so that its imports overlap what this process does next.
+
+    ``pmsync sync`` names ``connector_modules()`` only (it draws no report);
+    ``pmsync run`` names those and ``PRELOAD``. Return False where no server
+    can start (then the work stays in this process).
+    """
+    from multiprocessing import forkserver
+
+    try:
+        fork_server(preload)
+        forkserver.ensure_running()
+    except (OSError, ValueError) as err:
+        log.info("no fork server: %s", err)
+        return False
+    return True
+
+
 def worker_pool(workers: int) -> ProcessPoolExecutor | None:
     """Return a pool of ``workers`` processes, or None where none can be started."""
     try:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)
-        return ProcessPoolExecutor(workers, mp_context=context, initializer=_started)
+        return ProcessPoolExecutor(workers, mp_context=fork_server(), initializer=_started)
     except (OSError, ValueError, NotImplementedError) as err:
         log.info("no worker processes: %s", err)
         return None

@@ -7,7 +7,9 @@ stored page, with nothing lost and nothing doubled (upserts are idempotent).
 
 Sources run at the same time, one thread each (as the daemon's per-source jobs
 do), so one source's waits on its server never delay another's; within a
-source the streams run one after the other. One failing source never stops
+source the streams run one after the other. With ``pull_processes`` each
+source's connector runs in a worker process (``pmsync.pull_workers``): the
+worker pulls and maps while this process writes, on two cores. One failing source never stops
 the others: its error is recorded on its sync run and reported. An
 authentication failure ends the source's remaining streams at once (every one
 of them would fail the same way). Within a stream, a scope the source refuses
@@ -36,6 +38,7 @@ from pmsync.upsert import PageCounts
 if TYPE_CHECKING:
     from pmsync.config import Config
     from pmsync.config.sources import Source
+    from pmsync.connectors import ConnectorSettings
     from pmsync.records import Page
     from pmsync.store import RunInfo, RunStatus, Store
 
@@ -183,10 +186,24 @@ is created (docs/architecture.md), and two sources' threads importing at once co
 in a circular import and fail with Python's "deadlock detected"."""
 
 
-def make_connector(source: Source, context: ConnectorContext) -> Connector:
-    """Instantiate the connector of a validated source."""
+def make_connector(
+    source: Source, context: ConnectorContext, *, in_worker: bool = False
+) -> Connector:
+    """Instantiate the connector of a validated source, in a worker process if asked.
+
+    A source stays in this process where its context cannot cross to a worker
+    (a clock or a sleep that is not a plain function, as tests pass).
+    """
     if source.connector is None or source.settings is None:
         raise SourceError(f"source {source.name}: connector {source.type!r} is not installed")
+    if in_worker:
+        from pmsync.pull_workers import WorkerConnector, portable
+
+        settings = cast("ConnectorSettings", source.settings)
+        sendable = portable(context, source.connector, settings)
+        if sendable is not None:
+            return WorkerConnector(source.connector, settings, context, sendable)
+        log.debug("source %s pulls in this process: its context cannot be pickled", source.name)
     with _CREATING:
         return source.connector(source.settings, context)  # type: ignore[arg-type]
 
@@ -218,7 +235,8 @@ def sync_stream(
     result.started_at = connector.context.now()
     cursor = None if full else store.get_cursor(source.name, stream)
     pulled = connector.pull(stream, cursor, full=full)
-    pages = _Prefetch(pulled, PREFETCH_PAGES) if PREFETCH_PAGES > 0 else None
+    ahead = PREFETCH_PAGES > 0 and not getattr(connector, "runs_ahead", False)
+    pages = _Prefetch(pulled, PREFETCH_PAGES) if ahead else None
     try:
         for page in pages if pages is not None else pulled:
             if page.skipped is not None:
@@ -307,12 +325,14 @@ def run_sync(
     retry_budget: float = 300.0,
     sleep: Callable[[float], None] | None = None,
     concurrent: bool = True,
+    pull_processes: bool = False,
 ) -> SyncReport:
     """Run one pass over the enabled sources (or ``only`` those named) and their streams.
 
     With ``concurrent`` every source runs in a thread of its own, as the daemon's
     per-source jobs do: a source's requests wait on its server, not on another
-    source's. The results come in the order of ``sources`` either way.
+    source's. With ``pull_processes`` each source's connector runs in a worker
+    process. The results come in the order of ``sources`` either way.
     """
     wanted = list(only) if only is not None else None
     unknown = sorted(set(wanted or []) - set(sources))
@@ -333,7 +353,15 @@ def run_sync(
             sleep=sleep,
             logger=logging.getLogger(f"pmsync.source.{name}"),
         )
-        return _sync_source(store, source, context, full=full, stop=stop, on_page=on_page)
+        return _sync_source(
+            store,
+            source,
+            context,
+            full=full,
+            stop=stop,
+            on_page=on_page,
+            in_worker=pull_processes,
+        )
 
     report = SyncReport()
     if not concurrent or len(chosen) < 2:
@@ -355,11 +383,12 @@ def _sync_source(
     full: bool,
     stop: threading.Event | None,
     on_page: PageCallback | None,
+    in_worker: bool = False,
 ) -> list[StreamResult]:
     """Pull every stream of one source; an authentication failure ends its streams."""
     name = context.source_name
     try:
-        connector = make_connector(source, context)
+        connector = make_connector(source, context, in_worker=in_worker)
     except Exception as err:
         log.warning("source %s cannot start: %s", name, err)
         return [StreamResult(source=name, stream="*", status="failed", error=str(err))]
@@ -421,12 +450,15 @@ def sync_configured(config: Config, store: Store, **options: Any) -> SyncReport:
     After the pull: people are linked across tools, the plan is refreshed
     (projects, milestones, the WBS, work linked to them, plan changes) and
     calendar events are classified and linked to projects and people. This is
-    the one entry point the CLI and the daemon share.
+    the one entry point the CLI and the daemon share. Sources pull in worker
+    processes unless ``daemon.pull_processes`` is off (or ``pull_processes``
+    says otherwise).
     """
     from pmsync.meetings import link_meetings
     from pmsync.people import link_people
     from pmsync.plan import refresh_plan
 
+    options.setdefault("pull_processes", config.settings.daemon.pull_processes)
     report = run_sync(store, config.sources, **options)
     now: Clock = options.get("now", utc_now)
     link_people(store, config.settings.people, {n: s.type for n, s in config.sources.items()})

@@ -60,7 +60,7 @@ def run(
 ) -> None:
     """Run the daemon: sync on schedule, check rules, send alerts and reports."""
     from pmsync.daemon import Daemon, DaemonOptions
-    from pmsync.processes import settle_startup
+    from pmsync.processes import PRELOAD, connector_modules, settle_startup, start_fork_server
 
     options = DaemonOptions(
         lease_ttl=_duration("--lease-ttl", lease_ttl),
@@ -76,6 +76,8 @@ def run(
     if options.lease_ttl < timedelta(seconds=2):
         fail("error: --lease-ttl: at least 2s", EXIT_USAGE)
     config = load(ctx)
+    if config.settings.daemon.pull_processes:  # the workers' imports, done once, meanwhile
+        start_fork_server([*PRELOAD, *connector_modules()])
     daemon = Daemon(config, options)
     settle_startup()
     raise typer.Exit(daemon.run())

@@ -31,10 +31,12 @@ def sync(
     A repository, branch, project or calendar the source refuses is skipped and
     named on stderr; the rest is stored and the exit status stays 0.
     """
-    from pmsync.processes import settle_startup
+    from pmsync.processes import connector_modules, settle_startup, start_fork_server
     from pmsync.sync import StreamResult, sync_configured
 
     config = load(ctx)
+    if config.settings.daemon.pull_processes:
+        start_fork_server(connector_modules())  # its imports overlap the store's opening
     store = open_store(config)
     settle_startup()
     try:

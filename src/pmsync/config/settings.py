@@ -88,6 +88,12 @@ class DaemonSettings(StrictModel):
     check_interval: Duration = Field(
         default=timedelta(minutes=5), description="How often rules are evaluated."
     )
+    pull_processes: bool = Field(
+        default=True,
+        description="Pull each source in a worker process of its own, for `pmsync sync` too: "
+        "the worker pulls and maps while the main process writes, so a large sync uses two "
+        "cores. false: pull in a thread of the main process.",
+    )
 
 
 class Person(StrictModel):

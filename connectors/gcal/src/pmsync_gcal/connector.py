@@ -78,6 +78,7 @@ class GoogleCalendarConnector(Connector):
     """Calendar events from the Google Calendar API v3."""
 
     title = "Google Calendar"
+    worker_modules = ("pmsync_gcal.client",)
     settings_model = GoogleCalendarSettings
     streams = (
         StreamSpec(

@@ -48,6 +48,7 @@ class GitHubConnector(Connector):
     """Issues, pull requests, milestones and commits from GitHub repositories."""
 
     title = "GitHub"
+    worker_modules = ("pmsync_github.client", "pmsync_github.streams")
     settings_model = GitHubSettings
     streams = (
         StreamSpec(

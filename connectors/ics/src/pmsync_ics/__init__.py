@@ -109,6 +109,7 @@ class IcsConnector(Connector):
     """Calendar events from iCalendar feeds."""
 
     title = "iCalendar feeds"
+    worker_modules = ("icalendar", "recurring_ical_events")
     settings_model = IcsSettings
     streams = (
         StreamSpec(

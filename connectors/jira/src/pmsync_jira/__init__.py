@@ -36,6 +36,7 @@ class JiraConnector(Connector):
     """Jira issues, changelogs, worklogs and fix versions as pmsync records."""
 
     title: ClassVar[str] = "Jira"
+    worker_modules: ClassVar[tuple[str, ...]] = ("pmsync_jira.client", "pmsync_jira.streams")
     settings_model: ClassVar[type[ConnectorSettings]] = JiraSettings
     streams: ClassVar[tuple[StreamSpec, ...]] = (
         StreamSpec(

@@ -1,0 +1,240 @@
+"""Sources pulled in worker processes store what a pull in a thread stores.
+
+What a user would notice if this went wrong: records, cursors or request
+counts that differ from a sync without workers, a source error reported as
+something else, a killed worker losing pages or leaving the next sync
+stuck, a stopped daemon leaving a worker behind, log lines of the pull lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import signal
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from worlds import SandboxWorld
+
+from pmsync import model
+from pmsync.connectors import ConnectorContext
+from pmsync.errors import AuthenticationError, RateLimited
+from pmsync.pull_workers import WorkerConnector, _portable_error, portable
+from pmsync.sandbox.faults import FaultPlan
+from pmsync.store import Store
+from pmsync.sync import StreamResult, sync_configured
+
+JIRA_SEARCH = ("/rest/api/2/search/jql", "/rest/api/3/search/jql")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxWorld]:
+    with SandboxWorld(tmp_path_factory.mktemp("world"), projects=2, items=150) as world:
+        yield world
+
+
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> list[WorkerConnector]:
+    """Every ``WorkerConnector`` the test creates, to reach its process."""
+    made: list[WorkerConnector] = []
+    create = WorkerConnector.__init__
+
+    def spy(self: WorkerConnector, *args: Any, **kwargs: Any) -> None:
+        create(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(WorkerConnector, "__init__", spy)
+    return made
+
+
+def reference_store(tmp_path: Path, name: str) -> Store:
+    """A second store, on SQLite, to compare with the one under test (either backend)."""
+    store = Store.open(f"sqlite:///{tmp_path / name}.db", var_dir=tmp_path / f"{name}-var")
+    store.upgrade()
+    return store
+
+
+def plain(value: Any) -> Any:
+    """A value as both backends give it back (PostgreSQL's datetimes are aware)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def contents(store: Store) -> dict[str, Any]:
+    """What a PM's reports are made of: items, worklogs, events, milestones."""
+    with store.engine.connect() as conn:
+
+        def rows(entity: type, *columns: str) -> list[tuple[Any, ...]]:
+            table = model.table_of(entity)
+            picked = [table.c[c] for c in columns]
+            return sorted(tuple(plain(v) for v in r) for r in conn.execute(sa.select(*picked)))
+
+        return {
+            "items": rows(model.WorkItem, "external_id", "title", "status", "updated_at"),
+            "worklogs": rows(model.Worklog, "external_id", "seconds"),
+            "events": rows(model.CalendarEvent, "external_id", "title"),
+            "milestones": rows(model.SourceMilestone, "external_id", "name"),
+        }
+
+
+def cursors(store: Store, world: SandboxWorld) -> dict[tuple[str, str], Any]:
+    found = {}
+    for name, source in world.config.sources.items():
+        assert source.connector is not None
+        for spec in source.connector.streams:
+            found[(name, spec.name)] = store.get_cursor(name, spec.name)
+    return found
+
+
+def by_stream(results: list[StreamResult]) -> dict[tuple[str, str], tuple[str, int, int]]:
+    return {(r.source, r.stream): (r.status, r.requests, r.pages) for r in results}
+
+
+def test_a_sync_in_worker_processes_stores_what_a_sync_in_threads_does(
+    world: SandboxWorld,
+    make_store: Callable[..., Store],
+    workers: list[WorkerConnector],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    in_threads, in_workers = reference_store(tmp_path, "threads"), make_store()
+    threads = world.sync(in_threads, full=True)
+    assert not workers
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="urllib3"):
+        processes = world.sync(in_workers, full=True, pull_processes=True)
+    assert sorted(w.context.source_name for w in workers) == sorted(world.config.sources)
+    stored = contents(in_workers)
+    assert all(stored.values()), {k: len(v) for k, v in stored.items()}
+    assert stored == contents(in_threads)
+    assert cursors(in_workers, world) == cursors(in_threads, world)
+    assert by_stream(processes.results) == by_stream(threads.results)
+    in_threads.close()
+    # The pull ran elsewhere, and what it logged reached this process's handlers.
+    pids = {w._process.pid for w in workers}
+    assert {r.process for r in caplog.records if r.process != os.getpid()} <= pids
+    assert any(r.process in pids and r.name.startswith("urllib3") for r in caplog.records)
+    assert all(w._process.exitcode == 0 for w in workers)  # closed, not killed
+
+
+def test_an_incremental_sync_in_workers_reads_only_what_changed(
+    world: SandboxWorld, make_store: Callable[..., Store]
+) -> None:
+    store = make_store()
+    world.sync(store, full=True, pull_processes=True)
+    again = world.sync(store, pull_processes=True)
+    assert again.results and all(r.created == 0 and r.updated == 0 for r in again.results)
+    assert sum(r.requests for r in again.results) < 3 * len(again.results)
+
+
+def test_a_source_error_in_the_worker_keeps_its_class_and_message(
+    world: SandboxWorld, make_store: Callable[..., Store], tmp_path: Path
+) -> None:
+    secrets = world.root / "config" / "secrets"
+    token = next(p for p in secrets.iterdir() if "github" in p.name and "token" in p.name)
+    kept = token.read_text()
+    token.write_text("not-the-token")
+    try:
+        threads = world.sync_raw(reference_store(tmp_path, "threads"), only=["github"])
+        processes = world.sync_raw(make_store(), only=["github"], pull_processes=True)
+    finally:
+        token.write_text(kept)
+    assert [r.error_class for r in processes.results] == ["authentication"]
+    assert [r.error for r in processes.results] == [r.error for r in threads.results]
+
+
+def test_a_killed_worker_fails_its_stream_and_the_next_sync_resumes(
+    tmp_path: Path, make_store: Callable[..., Store], workers: list[WorkerConnector]
+) -> None:
+    # Each Jira search answers after 0.3 s: the worker is inside one when it is killed.
+    slow = FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=0.3, paths=JIRA_SEARCH)
+    with SandboxWorld(tmp_path, projects=2, items=60, faults=slow) as world:
+        sources = world.read("sources.yaml")
+        sources["sources"]["jira"]["page_size"] = 10  # the issues stream has several pages
+        world.write("sources.yaml", sources)
+        world.reload()
+        store, reference = make_store(), reference_store(tmp_path, "reference")
+        world.sync(reference, full=True, only=["jira"])
+        killed: list[int] = []
+
+        def kill_after_first_page(result: StreamResult) -> None:
+            if (result.stream, result.pages) == ("issues", 1) and not killed:
+                pid = workers[0]._process.pid
+                assert pid is not None
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+        first = world.sync_raw(
+            store, only=["jira"], full=True, pull_processes=True, on_page=kill_after_first_page
+        )
+        failed = [r for r in first.results if r.status == "failed"]
+        assert [(r.stream, r.error_class) for r in failed] == [("issues", "transient")]
+        assert failed[0].error is not None
+        assert "pull worker ended unexpectedly (signal 9)" in failed[0].error
+        assert failed[0].pages == 1  # the page before the kill is stored
+        # The source's other streams went on in a new worker.
+        assert [r.status for r in first.results if r is not failed[0]] == ["ok"] * 3
+        assert workers[0]._process.pid != killed[0] and workers[0]._process.exitcode == 0
+        world.sync(store, only=["jira"], pull_processes=True)
+        assert contents(store) == contents(reference)
+
+
+def test_stopping_the_pass_ends_the_worker(
+    world: SandboxWorld, make_store: Callable[..., Store], workers: list[WorkerConnector]
+) -> None:
+    import threading
+
+    stop = threading.Event()
+
+    def stop_at_first_page(result: StreamResult) -> None:
+        stop.set()
+
+    report = world.sync_raw(
+        make_store(),
+        only=["jira"],
+        full=True,
+        pull_processes=True,
+        stop=stop,
+        on_page=stop_at_first_page,
+    )
+    assert [r.error for r in report.results] == [
+        "stopped before the end of the stream; the next sync resumes"
+    ]
+    assert workers and all(w._process.exitcode is not None for w in workers)
+
+
+def test_a_clock_that_cannot_be_pickled_keeps_the_source_in_this_process(
+    world: SandboxWorld, make_store: Callable[..., Store], workers: list[WorkerConnector]
+) -> None:
+    report = sync_configured(
+        world.config,
+        make_store(),
+        only=["github"],
+        now=lambda: world.now,
+        pull_processes=True,
+    )
+    assert report.ok and report.results
+    assert workers == []
+    assert portable(ConnectorContext("x", now=lambda: datetime.now())) is None
+
+
+def test_errors_cross_the_pipe_with_their_kind() -> None:
+    limited = _portable_error(RateLimited("slow down", retry_after=30.0))
+    assert isinstance(limited, RateLimited) and limited.retry_after == 30.0
+    refused = pickle.loads(pickle.dumps(_portable_error(AuthenticationError("401 Bad token"))))
+    assert type(refused) is AuthenticationError and str(refused) == "401 Bad token"
+
+    class Local(Exception):  # a connector bug whose class the parent cannot import
+        pass
+
+    try:
+        raise Local("boom")
+    except Local as err:
+        crossed = pickle.loads(pickle.dumps(_portable_error(err)))
+    assert type(crossed) is RuntimeError and str(crossed) == "Local: boom"
+    assert "in the pull worker" in crossed.__notes__[0] and "raise Local" in crossed.__notes__[0]
