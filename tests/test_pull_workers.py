@@ -223,6 +223,23 @@ def test_a_clock_that_cannot_be_pickled_keeps_the_source_in_this_process(
     assert portable(ConnectorContext("x", now=lambda: datetime.now())) is None
 
 
+def test_without_a_fork_server_the_sources_pull_in_this_process(
+    world: SandboxWorld,
+    make_store: Callable[..., Store],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import pmsync.pull_workers
+
+    def no_server(preload: Any = ()) -> Any:
+        raise ValueError("cannot find context for 'forkserver'")  # as on Windows
+
+    monkeypatch.setattr(pmsync.pull_workers, "fork_server", no_server)
+    report = world.sync(make_store(), only=["github"], pull_processes=True)
+    assert report.results and all(r.pages > 0 for r in report.results)
+    assert "source github pulls in this process: no worker process (ValueError" in caplog.text
+
+
 def test_errors_cross_the_pipe_with_their_kind() -> None:
     limited = _portable_error(RateLimited("slow down", retry_after=30.0))
     assert isinstance(limited, RateLimited) and limited.retry_after == 30.0

@@ -43,6 +43,7 @@ import traceback
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from pmsync.connectors import Connector, ConnectorContext, ConnectorSettings, RequestStats
@@ -76,6 +77,14 @@ class WorkerPeak:
 PEAK = WorkerPeak()
 """Read by the benchmarks: what the pull workers of this process cost in memory."""
 _PEAK_LOCK = threading.Lock()
+
+
+class WorkersUnavailable(TransientSourceError):
+    """No worker process can be started here (no fork server, no process to spare).
+
+    Creating a source's connector, the engine then pulls in its own process; a
+    worker that cannot be replaced mid-pass fails the stream, as transient.
+    """
 
 
 def portable(
@@ -122,17 +131,21 @@ class WorkerConnector(Connector):
         connector_class, settings, portable_context = self._job
         mine = self.context.stats  # a new worker counts from zero: add to what came before
         self._base = (mine.requests, mine.not_modified, mine.retries, mine.waited_seconds)
-        server = fork_server(connector_modules())
-        here, there = server.Pipe(duplex=True)
-        self._conn = here
         levels = _levels(portable_context.logger)
-        self._process = server.Process(
-            target=_serve,
-            args=(there, connector_class, settings, portable_context, levels),
-            name=f"pmsync-pull-{self._name}",
-            daemon=True,
-        )
-        self._process.start()
+        try:
+            server = fork_server(connector_modules())
+            here, there = server.Pipe(duplex=True)
+            process = server.Process(
+                target=_serve,
+                args=(there, connector_class, settings, portable_context, levels),
+                name=f"pmsync-pull-{self._name}",
+                daemon=True,
+            )
+            process.start()
+        except (OSError, ValueError) as err:  # no fork server here, or no process to spare
+            raise WorkersUnavailable(f"{type(err).__name__}: {err}") from err
+        self._process: BaseProcess = process
+        self._conn = here
         there.close()
         try:
             kind, value, _stats = self._receive(timeout=START_TIMEOUT)

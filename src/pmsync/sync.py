@@ -197,13 +197,19 @@ def make_connector(
     if source.connector is None or source.settings is None:
         raise SourceError(f"source {source.name}: connector {source.type!r} is not installed")
     if in_worker:
-        from pmsync.pull_workers import WorkerConnector, portable
+        from pmsync.pull_workers import WorkerConnector, WorkersUnavailable, portable
 
         settings = cast("ConnectorSettings", source.settings)
         sendable = portable(context, source.connector, settings)
-        if sendable is not None:
-            return WorkerConnector(source.connector, settings, context, sendable)
-        log.debug("source %s pulls in this process: its context cannot be pickled", source.name)
+        if sendable is None:
+            log.debug("source %s pulls in this process: its context cannot be pickled", source.name)
+        else:
+            try:
+                return WorkerConnector(source.connector, settings, context, sendable)
+            except WorkersUnavailable as err:
+                log.warning(
+                    "source %s pulls in this process: no worker process (%s)", source.name, err
+                )
     with _CREATING:
         return source.connector(source.settings, context)  # type: ignore[arg-type]
 
