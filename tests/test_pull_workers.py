@@ -8,6 +8,7 @@ stuck, a stopped daemon leaving a worker behind, log lines of the pull lost.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import pickle
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from worlds import SandboxWorld
+from worlds import FixedClock, SandboxWorld, no_sleep
 
 from pmsync import model
 from pmsync.connectors import ConnectorContext
@@ -255,3 +256,52 @@ def test_errors_cross_the_pipe_with_their_kind() -> None:
         crossed = pickle.loads(pickle.dumps(_portable_error(err)))
     assert type(crossed) is RuntimeError and str(crossed) == "Local: boom"
     assert "in the pull worker" in crossed.__notes__[0] and "raise Local" in crossed.__notes__[0]
+
+
+def test_every_record_a_connector_yields_crosses_the_pipe_unchanged(world: SandboxWorld) -> None:
+    from pmsync.records import RECORD_TYPES, Page, PersonRef, WorkItem
+    from pmsync.sync import make_connector
+
+    seen: set[type] = set()
+    for name, source in world.config.sources.items():
+        context = ConnectorContext(name, now=FixedClock(world.now), sleep=no_sleep)
+        connector = make_connector(source, context)
+        try:
+            for spec in connector.streams:
+                for page in connector.pull(spec.name, None, full=True):
+                    again = pickle.loads(pickle.dumps(page))
+                    assert type(again) is Page
+                    assert again.records == page.records and again.cursor == page.cursor
+                    assert [type(r) for r in again.records] == [type(r) for r in page.records]
+                    for kind, ids in (page.complete_ids or {}).items():
+                        assert again.complete_ids is not None
+                        assert set(again.complete_ids[kind]) == set(ids)
+                    seen.update(type(r) for r in page.records)
+        finally:
+            connector.close()
+    assert len(seen) >= 6, seen  # items, changes, worklogs, milestones, commits, PRs, events
+
+    # A subclass made elsewhere keeps its own fields; a frozen record stays frozen.
+    from dataclasses import FrozenInstanceError, dataclass
+
+    @dataclass(frozen=True, slots=True)
+    class Ticket(WorkItem):
+        severity: str = "high"
+
+    ticket = Ticket(
+        external_id="T-1",
+        key="T-1",
+        title="<script>alert(1)</script>",
+        container="ops",
+        item_type="incident",
+        status="open",
+        status_category="todo",
+        created_at=FixedClock(world.now)(),
+        updated_at=FixedClock(world.now)(),
+        assignee=PersonRef("ann"),
+    )
+    copied = copy.deepcopy(ticket)
+    assert copied == ticket and type(copied) is Ticket and copied.severity == "high"
+    with pytest.raises(FrozenInstanceError):
+        copied.title = "changed"  # type: ignore[misc]
+    assert set(RECORD_TYPES) >= seen

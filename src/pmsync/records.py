@@ -12,9 +12,10 @@ re-fetching is useful.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence, Set
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence, Set
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
+from operator import attrgetter
 from typing import Any, ClassVar, Literal
 
 StatusCategory = Literal["todo", "in_progress", "done"]
@@ -287,3 +288,50 @@ class Page:
     a calendar no longer shared): why. Such a page has no records and no cursor; the
     engine reports the scope and the stream goes on with the next one
     (``pmsync.connectors.skip_refused``)."""
+
+
+# --- pickling --------------------------------------------------------------------------------
+# Pages cross from a pull worker to the writer pickled (``pmsync.pull_workers``). A frozen
+# slotted dataclass pickles through ``dataclasses``' own ``__getstate__``/``__setstate__``,
+# which walk ``fields()`` in Python for every record: 9.9 µs to dump and 10.3 µs to load a
+# GitHub issue. Values read by one ``attrgetter`` and set back slot by slot: 4.3 and 8.2 µs.
+# No ``__post_init__`` runs on loading: the values were checked when the record was made.
+
+_SLOTS: dict[type, tuple[str, ...]] = {}
+_VALUES: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _SLOTS.get(cls)
+    if names is None:  # a subclass defined elsewhere: learnt on first use
+        names = _SLOTS[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _restore(cls: type, values: tuple[Any, ...]) -> Any:
+    """Rebuild a record pickled by ``_reduce`` (its slots set as a frozen class allows)."""
+    obj: Any = object.__new__(cls)
+    for name, value in zip(_names(cls), values, strict=True):
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+def _reduce(self: Any) -> tuple[Any, ...]:
+    cls = type(self)
+    values = _VALUES.get(cls)
+    if values is None:
+        names = _names(cls)
+        getter = attrgetter(*names)
+        if len(names) == 1:  # one name: attrgetter returns the value, not a tuple
+
+            def values(obj: Any) -> tuple[Any, ...]:
+                return (getter(obj),)
+
+        else:
+            values = getter
+        _VALUES[cls] = values
+    return _restore, (cls, values(self))
+
+
+for _cls in (PersonRef, *RECORD_TYPES, Page):
+    _cls.__reduce__ = _reduce  # type: ignore[assignment, method-assign]
