@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from worlds import FixedClock, SandboxWorld, no_sleep
+from worlds import SandboxWorld
 
 from pmsync import model
-from pmsync.connectors import ConnectorContext
+from pmsync.connectors import ConnectorContext, FixedClock, no_sleep
 from pmsync.errors import AuthenticationError, RateLimited
 from pmsync.pull_workers import WorkerConnector, _portable_error, portable
 from pmsync.sandbox.faults import FaultPlan

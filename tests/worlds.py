@@ -14,7 +14,6 @@ never from pmsync's tables.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -24,7 +23,7 @@ import yaml
 
 from pmsync import model
 from pmsync.config import Config, load_config
-from pmsync.connectors import load_connectors
+from pmsync.connectors import FixedClock, load_connectors, no_sleep
 from pmsync.sandbox.app import Sandbox
 from pmsync.sandbox.configout import write_config
 from pmsync.sandbox.faults import FaultInjector
@@ -42,20 +41,6 @@ SANDBOX_SECRETS = (
     "PMSYNC_SANDBOX_GCAL_REFRESH_TOKEN",
 )
 """The environment variables the committed ``config/sources.yaml`` reads its secrets from."""
-
-
-@dataclass(frozen=True)
-class FixedClock:
-    """A clock standing at one instant that a pull worker can receive (a bound method can't)."""
-
-    at: datetime
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
-def no_sleep(seconds: float) -> None:
-    """Retry at once (a plain function: a pull worker receives it pickled)."""
 
 
 def store_projects(store: Store, config: Config) -> None:

@@ -81,6 +81,24 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class FixedClock:
+    """A clock that stands at one instant: a simulated world's now for one sync pass.
+
+    A class, not a closure, so that a pull worker can receive it pickled
+    (``pmsync.pull_workers``); the demo and the tests sync their sandbox with it.
+    """
+
+    at: datetime
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def no_sleep(seconds: float) -> None:
+    """Retry at once: for a sandbox, whose waits are nobody's rate limit."""
+
+
 class ConnectorSettings(BaseModel):
     """Base of every connector's settings model: unknown keys are errors."""
 

@@ -56,11 +56,12 @@ def demo(
 ) -> None:
     """Run sandbox + sync + status on the committed config; print what happened."""
     from pmsync.cli.demo_inbox import DemoInbox, check_and_show
+    from pmsync.connectors import FixedClock
     from pmsync.plan import set_baseline
     from pmsync.sandbox.app import Sandbox
     from pmsync.sandbox.configout import sandbox_secret_env
     from pmsync.sandbox.generator import generate
-    from pmsync.sync import sync_configured
+    from pmsync.sync import SyncReport, sync_configured
 
     out.mkdir(parents=True, exist_ok=True)
     database = out / "pmsync.db"
@@ -97,18 +98,24 @@ def demo(
             # the simulated world's clock is the engine's clock, as real time is in production
             now = box.clock.now
             store.now = now  # sync runs are stamped in simulated time too: freshness agrees
-            print_sync_report(sync_configured(config, store, full=True, now=now), "first sync")
+
+            def sync(full: bool = False) -> SyncReport:
+                # Each pass on the simulated now; the sources pull in worker processes,
+                # as in production (a clock of the sandbox's own cannot cross to them).
+                return sync_configured(config, store, full=full, now=FixedClock(now()))
+
+            print_sync_report(sync(full=True), "first sync")
             for key in sorted(config.projects):  # the sponsors approve the plans as they stand
                 set_baseline(store, key, note="approved at kick-off (demo)", now=now)
             console.rule("check: rules fire, alerts go out by e-mail and webhook")
             check_and_show(store, config, now, inbox)
             box.advance(timedelta(days=days))
             console.rule(f"2. {days:g} simulated days later: incremental sync")
-            print_sync_report(sync_configured(config, store, now=now), "incremental sync")
+            print_sync_report(sync(), "incremental sync")
             console.rule("check: what changed fires or resolves")
             check_and_show(store, config, now, inbox)
             console.rule("3. nothing changed: conditional requests")
-            print_sync_report(sync_configured(config, store, now=now), "unchanged sync")
+            print_sync_report(sync(), "unchanged sync")
             console.rule("check: nothing new, nothing sent")
             check_and_show(store, config, now, inbox)
             console.rule("4. metrics: earned value, forecasts, the daily snapshot")
