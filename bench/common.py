@@ -487,16 +487,12 @@ class SimulatedClock:
         return self.start + timedelta(seconds=time.monotonic() - self.wall)
 
 
-def no_sleep(seconds: float) -> None:
-    """Retry without waiting (the sandbox's rate limits are the benchmark's, not a server's)."""
-
-
 def _sync_main(args: dict[str, Any]) -> None:
     """The sync child: open the store, migrate, run one sync, print the results as JSON."""
     import logging
 
     from pmsync.config import load_config
-    from pmsync.connectors import load_connectors
+    from pmsync.connectors import load_connectors, no_sleep
     from pmsync.processes import connector_modules, settle_startup, start_fork_server
     from pmsync.pull_workers import PEAK
     from pmsync.store import Store
@@ -505,10 +501,11 @@ def _sync_main(args: dict[str, Any]) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     now = SimulatedClock(datetime.fromisoformat(args["now"]), time.monotonic())
     config = load_config(Path(args["config"]), load_connectors())
-    if args.get("pull_processes", config.settings.daemon.pull_processes) is not False:
-        start_fork_server(
-            connector_modules()
-        )  # as `pmsync sync` does: its imports overlap the store's opening
+    pull_processes = args.get("pull_processes")
+    if pull_processes is None:
+        pull_processes = config.settings.daemon.pull_processes
+    if pull_processes:  # as `pmsync sync` does: its imports overlap the store's opening
+        start_fork_server(connector_modules())
     store = Store.open(args["db"], var_dir=Path(args["config"]) / "var")
     store.upgrade()
     settle_startup()  # as `pmsync sync` does once the store is open
@@ -537,9 +534,7 @@ def _sync_main(args: dict[str, Any]) -> None:
         now=now,
         sleep=no_sleep,
         concurrent=args.get("concurrent", True),
-        **(
-            {} if args.get("pull_processes") is None else {"pull_processes": args["pull_processes"]}
-        ),
+        pull_processes=pull_processes,
     )
     seconds = time.perf_counter() - started
     if profiler is not None:

@@ -3,9 +3,10 @@
 Workers come from one fork server that has imported what they run
 (``PRELOAD`` and the installed connectors), never from a fork of this
 process: the daemon has threads (and database connections) that a forked
-child must not inherit. The fork server is started once per process, with
-the modules named the first time, so every caller names the same ones
-(``fork_server``).
+child must not inherit. The fork server is started once per process and
+imports what its first caller names (``fork_server``): ``pmsync run`` names
+everything at start, ``pmsync sync`` only the connectors; a worker imports
+whatever else it needs itself.
 """
 
 from __future__ import annotations
@@ -50,12 +51,12 @@ def fork_server(preload: Sequence[str] = PRELOAD) -> ForkServerContext:
     return context
 
 
-def start_fork_server(preload: Sequence[str] = PRELOAD) -> bool:
+def start_fork_server(preload: Sequence[str] = PRELOAD) -> None:
     """Start the fork server now, so that its imports overlap what this process does next.
 
     ``pmsync sync`` names ``connector_modules()`` only (it draws no report);
-    ``pmsync run`` names those and ``PRELOAD``. Return False where no server
-    can start (then the work stays in this process).
+    ``pmsync run`` names those and ``PRELOAD``. Where no server can start, the
+    work stays in this process (``worker_pool``, ``pmsync.pull_workers``).
     """
     from multiprocessing import forkserver
 
@@ -64,8 +65,6 @@ def start_fork_server(preload: Sequence[str] = PRELOAD) -> bool:
         forkserver.ensure_running()
     except (OSError, ValueError) as err:
         log.info("no fork server: %s", err)
-        return False
-    return True
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor | None:
