@@ -121,6 +121,27 @@ def test_changed_records_count_as_updated_and_are_rewritten(store: Store) -> Non
         assert row.custom == {"team": "payments", "n": 2}
 
 
+class _Forced(dict[Any, bool]):
+    """``upsert._MOSTLY_UNCHANGED`` that answers one value for every table, whatever is written."""
+
+    def __init__(self, value: bool) -> None:
+        super().__init__()
+        self.value = value
+
+    def get(self, key: Any, default: Any = None) -> bool:  # type: ignore[override]
+        return self.value
+
+    def __setitem__(self, key: Any, value: bool) -> None:
+        pass
+
+
+def force_write_path(monkeypatch: pytest.MonkeyPatch, mostly_unchanged: bool) -> None:
+    """Make PostgreSQL write every page by the lookup (True) or the staged upsert (False)."""
+    from pmsync import upsert
+
+    monkeypatch.setattr(upsert, "_MOSTLY_UNCHANGED", _Forced(mostly_unchanged))
+
+
 @pytest.mark.parametrize("mostly_unchanged", [False, True], ids=["upsert-returning", "lookup"])
 def test_both_write_paths_count_and_store_the_same(
     store: Store, monkeypatch: pytest.MonkeyPatch, mostly_unchanged: bool
@@ -130,15 +151,9 @@ def test_both_write_paths_count_and_store_the_same(
     Which one depends on the last page (``upsert._MOSTLY_UNCHANGED``); both must
     count and store the same. SQLite always looks up.
     """
-    from collections import defaultdict
-
-    from pmsync import upsert
-
-    forced: defaultdict[Any, bool] = defaultdict(lambda: mostly_unchanged)
-    monkeypatch.setattr(upsert, "_MOSTLY_UNCHANGED", forced)
+    force_write_path(monkeypatch, mostly_unchanged)
     write(store, [item(n) for n in range(1, 6)])
     write(store, [Deletion("5", "work_item")])
-    forced.clear()
     counts = write(store, [item(1), item(2, title="Renamed"), item(5), item(6)])
     work = counts.of("work_item")
     assert (work.created, work.updated, work.unchanged) == (1, 2, 1)
@@ -148,6 +163,35 @@ def test_both_write_paths_count_and_store_the_same(
     assert rows["2"].title == "Renamed" and rows["5"].deleted_at is None
     seen = {key: rows[key].last_seen_at for key in ("1", "3")}
     assert seen["1"] > seen["3"], "an unchanged row written again is seen again"
+
+
+AWKWARD = (
+    "tab\there\nnew line\r\n\\N back\\slash \\. <script>alert(1)</script>"
+    " \"q\" 'q' \u00e9\U0001f600 \x7f"
+)
+"""Text that a COPY in text format would misread if it were not escaped."""
+
+
+@pytest.mark.parametrize("mostly_unchanged", [False, True], ids=["upsert-returning", "lookup"])
+def test_awkward_text_is_stored_exactly_by_both_write_paths(
+    store: Store, monkeypatch: pytest.MonkeyPatch, mostly_unchanged: bool
+) -> None:
+    """PostgreSQL stages a page with COPY: tabs, newlines, ``\\N`` and backslashes survive."""
+    force_write_path(monkeypatch, mostly_unchanged)
+    awkward = replace(
+        item(1, title=AWKWARD),
+        labels=(AWKWARD, "\\N"),
+        custom={"text": AWKWARD, "nested": {"n": None, "t": "\t"}},
+    )
+    first = write(store, [awkward, item(2)])
+    edited = replace(awkward, title=AWKWARD + "!", priority=AWKWARD, raw={"body": AWKWARD})
+    second = write(store, [edited, item(2)])
+    assert (first.created, second.updated, second.unchanged) == (2, 1, 1)
+    with store.session(readonly=True) as s:
+        row = s.scalars(select(model.WorkItem).where(model.WorkItem.external_id == "1")).one()
+    assert (row.title, row.priority, row.raw) == (AWKWARD + "!", AWKWARD, {"body": AWKWARD})
+    assert row.labels == [AWKWARD, "\\N"]
+    assert row.custom == {"text": AWKWARD, "nested": {"n": None, "t": "\t"}}
 
 
 def test_duplicate_ids_in_one_page_last_one_wins(store: Store) -> None:

@@ -22,6 +22,7 @@ import json
 import operator
 import threading
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields
@@ -32,7 +33,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    Column,
     Connection,
+    MetaData,
     ScalarResult,
     Table,
     bindparam,
@@ -414,7 +417,16 @@ _Writer = tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...], bool]
 
 def _driver_params(writer: _Writer, rows: Sequence[dict[str, Any]]) -> list[Any]:
     """Return ``rows`` as the driver's parameters for ``writer``'s statement, converted."""
-    _, plan, positional = writer
+    values = _driver_rows(writer, rows)
+    if writer[2]:  # positional
+        return list(values)
+    names = [n for n, _ in writer[1]]
+    return [dict(zip(names, v, strict=True)) for v in values]
+
+
+def _driver_rows(writer: _Writer, rows: Sequence[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+    """Return ``rows`` as tuples of converted values, in ``writer``'s parameter order."""
+    _, plan, _ = writer
     names = [n for n, _ in plan]
     # Column by column, so the loops run in C and only converted values cost a call;
     # converted whole (not lazily, row by row), so a column of one shared value
@@ -423,8 +435,7 @@ def _driver_params(writer: _Writer, rows: Sequence[dict[str, Any]]) -> list[Any]
     for index, (_, convert) in enumerate(plan):
         if convert is not None:
             columns[index] = list(map(convert, columns[index]))
-    values = zip(*columns, strict=True)
-    return list(values) if positional else [dict(zip(names, v, strict=True)) for v in values]
+    return zip(*columns, strict=True)
 
 
 _WRITERS: dict[tuple[Any, ...], _Writer | None] = {}
@@ -623,45 +634,44 @@ either way the rows and the counts are the same."""
 def _write_kind_returning(
     conn: Connection, source_id: int, spec: KindSpec, rows: dict[str, dict[str, Any]], now: datetime
 ) -> KindCounts | None:
-    """PostgreSQL: write a kind's rows with one upsert per row that says what it did.
+    """PostgreSQL: COPY a kind's rows into a stage, then one upsert from it that says what it did.
 
-    ``INSERT .. ON CONFLICT DO UPDATE .. WHERE`` the hash differs or the row was
-    deleted leaves an unchanged row alone; ``RETURNING xmax = 0`` tells a created
-    row from an updated one, and a row not returned is unchanged (its
-    ``last_seen_at`` is then bumped, as on SQLite). psycopg pipelines the rows.
+    ``INSERT .. SELECT`` from the stage ``ON CONFLICT DO UPDATE .. WHERE`` the
+    hash differs or the row was deleted leaves an unchanged row alone;
+    ``RETURNING xmax = 0`` tells a created row from an updated one, and a row not
+    returned is unchanged (its ``last_seen_at`` is then bumped, as on SQLite).
     On PostgreSQL this replaces the lookup ``SELECT`` of known ids and hashes,
     which cost as much as the upsert itself (docs/benchmarks.md, section 5).
+
+    Why a stage: one ``INSERT`` per row, even pipelined by psycopg, has the
+    server start an executor per row; ``COPY`` streams a page's rows and one
+    statement upserts them all, about a quarter less time for a page of new
+    rows (docs/store.md). The stage is a temporary table of the kind's columns
+    (``ON COMMIT DELETE ROWS``, created if missing in the same transaction, so
+    a pooler that hands out server sessions per transaction still works), and
+    the upsert empties it as it reads it (``DELETE .. RETURNING`` in a CTE).
     None when the statement cannot take the rows as plain values.
     """
     table, counts = spec.table, KindCounts()
     to_write = [_stored_row(row, source_id, eid, now) for eid, row in rows.items()]
-    upsert = _RETURNING.get(table)
-    if upsert is None:
-        keep = {"id", "source_id", "external_id", "first_seen_at"} | _LINK_COLUMNS
-        stmt = postgresql.insert(table)
-        upsert = stmt.on_conflict_do_update(
-            index_elements=["source_id", "external_id"],
-            set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in keep},
-            where=table.c.payload_hash.is_distinct_from(stmt.excluded.payload_hash)
-            | table.c.deleted_at.is_not(None),
-        ).returning(table.c.external_id, literal_column("xmax = 0"))
-        _RETURNING[table] = upsert
-    writer = _writer(conn, upsert, table, tuple(to_write[0]))
-    if writer is None or writer[2]:  # psycopg takes named parameters
+    staged = _staged_upsert(conn, table, tuple(to_write[0]))
+    if staged is None:
         return None
+    create, copy_into, upsert, writer = staged
     written: set[str] = set()
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(writer[0], _driver_params(writer, to_write), returning=True)
-        while True:
-            for external_id, inserted in cursor.fetchall():
-                written.add(external_id)
-                if inserted:
-                    counts.created += 1
-                else:
-                    counts.updated += 1
-            if not cursor.nextset():
-                break
+        cursor.execute(create)
+        with cursor.copy(copy_into) as copy:
+            for values in _driver_rows(writer, to_write):
+                copy.write_row(values)
+        cursor.execute(upsert)
+        for external_id, inserted in cursor.fetchall():
+            written.add(external_id)
+            if inserted:
+                counts.created += 1
+            else:
+                counts.updated += 1
     finally:
         cursor.close()
     unchanged = [external_id for external_id in rows if external_id not in written]
@@ -671,7 +681,49 @@ def _write_kind_returning(
     return counts
 
 
-_RETURNING: dict[Table, Any] = {}
+_Staged = tuple[str, str, str, _Writer]
+
+
+def _staged_upsert(conn: Connection, table: Table, keys: tuple[str, ...]) -> _Staged | None:
+    """Return the SQL that stages rows with ``keys`` for ``table`` and upserts them (cached).
+
+    The CREATE of the stage, its COPY, the upsert from it, and the converters
+    of the values (the same as the plain upsert's parameters). None when a
+    value needs more than a converter (then the lookup path writes the page).
+    """
+    cache_key = (table, keys)
+    if cache_key in _RETURNING:
+        return _RETURNING[cache_key]
+    keep = {"id", "source_id", "external_id", "first_seen_at"} | _LINK_COLUMNS
+    plain = postgresql.insert(table)
+    writer = _writer(conn, plain, table, keys)
+    staged: _Staged | None = None
+    if writer is not None:
+        names = [name for name, _ in writer[1]]
+        quote = conn.dialect.identifier_preparer.quote
+        stage = f"pmsync_stage_{table.name}_{zlib.crc32(' '.join(names).encode()):08x}"
+        columns = ", ".join(quote(n) for n in names)
+        create = (
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(stage)} ON COMMIT DELETE ROWS AS "
+            f"SELECT {columns} FROM {conn.dialect.identifier_preparer.format_table(table)} "
+            "WITH NO DATA"
+        )
+        holding = Table(stage, MetaData(), *(Column(n, table.c[n].type) for n in names))
+        emptied = delete(holding).returning(*holding.c).cte("pmsync_staged")
+        stmt = postgresql.insert(table).from_select(names, select(*emptied.c))
+        upsert = stmt.on_conflict_do_update(
+            index_elements=["source_id", "external_id"],
+            set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in keep},
+            where=table.c.payload_hash.is_distinct_from(stmt.excluded.payload_hash)
+            | table.c.deleted_at.is_not(None),
+        ).returning(table.c.external_id, literal_column("xmax = 0"))
+        sql = str(upsert.compile(dialect=conn.dialect))
+        staged = (create, f"COPY {quote(stage)} ({columns}) FROM STDIN", sql, writer)
+    _RETURNING[cache_key] = staged
+    return staged
+
+
+_RETURNING: dict[tuple[Table, tuple[str, ...]], _Staged | None] = {}
 
 
 _LINK_COLUMNS = {
