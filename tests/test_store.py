@@ -194,6 +194,45 @@ def test_awkward_text_is_stored_exactly_by_both_write_paths(
     assert row.custom == {"text": AWKWARD, "nested": {"n": None, "t": "\t"}}
 
 
+@pytest.mark.parametrize("db_backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_role_that_may_not_create_temporary_tables_still_writes(
+    store: Store, db_url: str, tmp_path: Path
+) -> None:
+    """A hardened database revokes ``TEMPORARY`` from ``PUBLIC``: pages go by the lookup then."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    role = f"pmsync_no_temp_{uuid.uuid4().hex[:8]}"
+    with store.engine.begin() as conn:
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+        database = conn.exec_driver_sql("SELECT current_database()").scalar()
+        conn.exec_driver_sql(f'CREATE ROLE "{role}"')
+        conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        for what in ("TABLES", "SEQUENCES"):
+            conn.exec_driver_sql(f'GRANT ALL ON ALL {what} IN SCHEMA "{schema}" TO "{role}"')
+        conn.exec_driver_sql(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC')
+    url = make_url(db_url)
+    options = f"{url.query['options']} -crole={role}"
+    hardened = Store.open(url.update_query_dict({"options": options}), var_dir=tmp_path / "v")
+    try:
+        with hardened.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT current_user").scalar() == role
+            assert not conn.exec_driver_sql(
+                "SELECT has_database_privilege(current_database(), 'TEMPORARY')"
+            ).scalar()
+        first = write(hardened, [item(1), item(2)])
+        second = write(hardened, [item(1, title="Renamed"), item(2), item(3)])
+    finally:
+        hardened.close()
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(f'GRANT TEMPORARY ON DATABASE "{database}" TO PUBLIC')
+            conn.exec_driver_sql(f'DROP OWNED BY "{role}"')
+            conn.exec_driver_sql(f'DROP ROLE "{role}"')
+    assert (first.created, second.created, second.updated, second.unchanged) == (2, 1, 1, 1)
+    assert live_ids(store, model.WorkItem) == {"1", "2", "3"}
+
+
 def test_duplicate_ids_in_one_page_last_one_wins(store: Store) -> None:
     counts = write(store, [item(1, title="old"), item(1, title="new")])
     assert counts.created == 1

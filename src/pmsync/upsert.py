@@ -650,8 +650,12 @@ def _write_kind_returning(
     (``ON COMMIT DELETE ROWS``, created if missing in the same transaction, so
     a pooler that hands out server sessions per transaction still works), and
     the upsert empties it as it reads it (``DELETE .. RETURNING`` in a CTE).
-    None when the statement cannot take the rows as plain values.
+    None when the statement cannot take the rows as plain values, or when the
+    role may not create temporary tables (a database that revoked ``TEMPORARY``
+    from ``PUBLIC``): the lookup path writes the page then.
     """
+    if not _may_stage(conn):
+        return None
     table, counts = spec.table, KindCounts()
     to_write = [_stored_row(row, source_id, eid, now) for eid, row in rows.items()]
     staged = _staged_upsert(conn, table, tuple(to_write[0]))
@@ -682,6 +686,19 @@ def _write_kind_returning(
 
 
 _Staged = tuple[str, str, str, _Writer]
+
+
+def _may_stage(conn: Connection) -> bool:
+    """Tell whether this session's role may create temporary tables (asked once a connection)."""
+    info = conn.connection.info
+    may = info.get("pmsync_may_stage")
+    if may is None:
+        may = info["pmsync_may_stage"] = bool(
+            conn.exec_driver_sql(
+                "SELECT has_database_privilege(current_database(), 'TEMPORARY')"
+            ).scalar()
+        )
+    return bool(may)
 
 
 def _staged_upsert(conn: Connection, table: Table, keys: tuple[str, ...]) -> _Staged | None:
