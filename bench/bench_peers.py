@@ -421,7 +421,7 @@ def main(argv: Sequence[str]) -> None:
         whole = median_of([o for o, _ in pmsync[source]], lambda o: o.process_seconds)
         for label, what, seconds in (
             (
-                f"pmsync → SQLite ({source}, every stream)",
+                f"pmsync → SQLite ({source}, every stream, then the plan refresh)",
                 ", ".join(r["stream"] for r in outcome.results),
                 outcome.seconds,
             ),
