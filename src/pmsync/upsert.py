@@ -645,8 +645,8 @@ def _write_kind_returning(
 
     Why a stage: one ``INSERT`` per row, even pipelined by psycopg, has the
     server start an executor per row; ``COPY`` streams a page's rows and one
-    statement upserts them all, about a quarter less time for a page of new
-    rows (docs/store.md). The stage is a temporary table of the kind's columns
+    statement upserts them all: a page of new rows in about a tenth less time
+    (docs/benchmarks.md, section 5). The stage is a temporary table of the kind's columns
     (``ON COMMIT DELETE ROWS``, created if missing in the same transaction, so
     a pooler that hands out server sessions per transaction still works), and
     the upsert empties it as it reads it (``DELETE .. RETURNING`` in a CTE).

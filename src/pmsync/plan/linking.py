@@ -543,7 +543,8 @@ def _write_memberships(conn: Connection, want: Any, scope: Any | None) -> tuple[
     )
     missing = select(want.c.milestone_id, want.c.work_item_id).where(~present).distinct()
     # The row count, not RETURNING: a first refresh after a full sync adds a row per
-    # item, and RETURNING them all held 47 MB at 1M items (docs/benchmarks.md, section 4).
+    # item, and RETURNING them all held them in Python (4.7 MB at 100k items, a 25 MB
+    # step in RSS at 1M; docs/benchmarks.md, section 4).
     # SQLAlchemy reads an INSERT's row count only when told to (preserve_rowcount).
     added = conn.execute(
         insert(mi)
