@@ -568,8 +568,7 @@ def _write_kind(
             unchanged.append(external_id)
             continue
         to_write.append(_stored_row(row, source_id, external_id, now))
-    keep = {"id", "source_id", "external_id", "first_seen_at"} | _LINK_COLUMNS
-    update_columns = [c.name for c in table.c if c.name not in keep]
+    update_columns = _updated_columns(table)
     upsert_rows(conn, table, to_write, ("source_id", "external_id"), update_columns)
     for chunk in chunked(unchanged, MAX_PARAMS):
         conn.execute(_seen_again(table), {"of_source": source_id, "ids": chunk, "now": now})
@@ -709,9 +708,8 @@ def _staged_upsert(conn: Connection, table: Table, keys: tuple[str, ...]) -> _St
     value needs more than a converter (then the lookup path writes the page).
     """
     cache_key = (table, keys)
-    if cache_key in _RETURNING:
-        return _RETURNING[cache_key]
-    keep = {"id", "source_id", "external_id", "first_seen_at"} | _LINK_COLUMNS
+    if cache_key in _STAGED:
+        return _STAGED[cache_key]
     plain = postgresql.insert(table)
     writer = _writer(conn, plain, table, keys)
     staged: _Staged | None = None
@@ -730,17 +728,24 @@ def _staged_upsert(conn: Connection, table: Table, keys: tuple[str, ...]) -> _St
         stmt = postgresql.insert(table).from_select(names, select(*emptied.c))
         upsert = stmt.on_conflict_do_update(
             index_elements=["source_id", "external_id"],
-            set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in keep},
+            set_={name: stmt.excluded[name] for name in _updated_columns(table)},
             where=table.c.payload_hash.is_distinct_from(stmt.excluded.payload_hash)
             | table.c.deleted_at.is_not(None),
         ).returning(table.c.external_id, literal_column("xmax = 0"))
         sql = str(upsert.compile(dialect=conn.dialect))
         staged = (create, f"COPY {quote(stage)} ({columns}) FROM STDIN", sql, writer)
-    _RETURNING[cache_key] = staged
+    _STAGED[cache_key] = staged
     return staged
 
 
-_RETURNING: dict[tuple[Table, tuple[str, ...]], _Staged | None] = {}
+_STAGED: dict[tuple[Table, tuple[str, ...]], _Staged | None] = {}
+
+
+@cache
+def _updated_columns(table: Table) -> tuple[str, ...]:
+    """Return the columns an upsert of a record's row overwrites (not its identity or links)."""
+    kept = {"id", "source_id", "external_id", "first_seen_at"} | _LINK_COLUMNS
+    return tuple(c.name for c in table.c if c.name not in kept)
 
 
 _LINK_COLUMNS = {
