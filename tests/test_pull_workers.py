@@ -241,6 +241,45 @@ def test_without_a_fork_server_the_sources_pull_in_this_process(
     assert "source github pulls in this process: no worker process (ValueError" in caplog.text
 
 
+def test_a_token_set_after_the_fork_server_started_reaches_the_worker(
+    world: SandboxWorld,
+    make_store: Callable[..., Store],
+    workers: list[WorkerConnector],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """``pmsync demo`` puts the sandbox's tokens in its environment once the sandbox is up,
+    and the fork server that workers come from may have started before that."""
+    import shutil
+    from multiprocessing import forkserver
+
+    from pmsync.config import load_config
+    from pmsync.connectors import load_connectors
+    from pmsync.processes import connector_modules, fork_server
+
+    fork_server(connector_modules())
+    forkserver.ensure_running()
+    config_dir = shutil.copytree(world.root / "config", tmp_path / "config")
+    sources = config_dir / "sources.yaml"
+    by_file = "token: file:secrets/github-token"
+    assert by_file in sources.read_text()
+    sources.write_text(sources.read_text().replace(by_file, "token: ${PMSYNC_TEST_LATE_TOKEN}"))
+    token = (config_dir / "secrets" / "github-token").read_text().strip()
+    monkeypatch.setenv("PMSYNC_TEST_LATE_TOKEN", token)
+    config = load_config(config_dir, load_connectors())
+    report = sync_configured(
+        config,
+        make_store(),
+        only=["github"],
+        now=FixedClock(world.now),
+        sleep=no_sleep,
+        pull_processes=True,
+    )
+    assert [w.context.source_name for w in workers] == ["github"]
+    assert [r.error for r in report.results if r.error] == []
+    assert report.results and all(r.created > 0 for r in report.results)
+
+
 def test_errors_cross_the_pipe_with_their_kind() -> None:
     limited = _portable_error(RateLimited("slow down", retry_after=30.0))
     assert isinstance(limited, RateLimited) and limited.retry_after == 30.0

@@ -20,6 +20,10 @@ What stays as it was:
 * The worker's request counters come back with every page, its log records
   are handled by this process's loggers (levels, format, redaction), and a
   source error raised in the worker is raised here, with its class.
+* The worker sees this process's environment as it is when the worker
+  starts, so a secret reference (``${GITHUB_TOKEN}``) resolves there as it
+  would here. The fork server was started earlier, with the environment of
+  that moment; ``pmsync demo`` sets the sandbox's tokens afterwards.
 * A worker that dies (killed, out of memory) fails the stream as a
   transient error; the next sync resumes from the cursor. Stopping a pass
   (``pmsync run`` shutting down) ends the worker at the next page.
@@ -132,12 +136,13 @@ class WorkerConnector(Connector):
         mine = self.context.stats  # a new worker counts from zero: add to what came before
         self._base = (mine.requests, mine.not_modified, mine.retries, mine.waited_seconds)
         levels = _levels(portable_context.logger)
+        environ = dict(os.environ)
         try:
             server = fork_server(connector_modules())
             here, there = server.Pipe(duplex=True)
             process = server.Process(
                 target=_serve,
-                args=(there, connector_class, settings, portable_context, levels),
+                args=(there, connector_class, settings, portable_context, levels, environ),
                 name=f"pmsync-pull-{self._name}",
                 daemon=True,
             )
@@ -309,11 +314,15 @@ def _serve(
     settings: ConnectorSettings,
     context: ConnectorContext,
     levels: tuple[int, int],
+    environ: Mapping[str, str],
 ) -> None:
     """Run in the worker: create the connector, then pull each stream asked for."""
     import resource
 
     from pmsync.processes import settle_startup
+
+    os.environ.clear()  # the fork server's, from when it started: take the parent's of now
+    os.environ.update(environ)
 
     # Ctrl-C reaches the whole process group: the parent decides when a worker ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
