@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONNECTORS := $(sort $(dir $(wildcard connectors/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
+# The suite runs in one worker per core (at most 4), a test module per worker at a
+# time, so that a module's shared fixtures (a synced world) are built once.
+# `make test PYTEST_PARALLEL=` runs it in one process.
+PYTEST_PARALLEL ?= --numprocesses=logical --maxprocesses=4 --dist=loadscope
 
 .PHONY: demo test lint bench clean
 
@@ -17,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/pmsync demo --out var/demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src connectors tests $(wildcard bench)

@@ -311,11 +311,11 @@ def test_the_daemon_keeps_everything_current_and_can_be_watched(
         [head] = world.store.current_revisions()
         with world.store.transaction() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
-        behind = wait_until(lambda: not_ready(daemon), 10, "not ready", daemon)
+        behind = wait_until(lambda: not_ready(daemon), 30, "not ready", daemon)
         assert not behind["checks"]["migrations"]["ok"] and behind["checks"]["database"]["ok"]
         with world.store.transaction() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
-        wait_until(lambda: daemon.ready()["ready"], 10, "ready again", daemon)
+        wait_until(lambda: daemon.ready()["ready"], 30, "ready again", daemon)
 
         # SIGHUP with an invalid config: refused, logged why, still syncing on the old one
         good = world.read("sources.yaml")
