@@ -180,11 +180,18 @@ def full_vs_floor(box: SandboxProcess, root: Path, size: Size) -> tuple[str, Syn
         "(issues, changes, worklogs, PRs, milestones, commits, events).",
     )
     services = sorted({s for spent in per_service.values() for s in spent})
+    steps = {"people": "people linked", "plan": "plan refresh", "meetings": "meetings linked"}
+    after = [
+        [f"after the pull: {label}", "-"]
+        + [fmt(outcomes[k].after_pull.get(step, 0.0), 1) for k in outcomes]
+        for step, label in steps.items()
+    ]
     show(
         "1b. Where the time goes, per sandbox service (seconds)",
         ["service", *per_service],
-        [[s, *(fmt(per_service[k].get(s, 0.0), 1) for k in per_service)] for s in services],
-        "floor: time of that service's requests in the replay; pmsync: its streams' run time.",
+        [[s, *(fmt(per_service[k].get(s, 0.0), 1) for k in per_service)] for s in services] + after,
+        "floor: time of that service's requests in the replay; pmsync: its streams' run time "
+        "(the sources pull at once), then each step that folds the records into the plan.",
     )
     for backend, outcome in outcomes.items():
         console.print(

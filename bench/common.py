@@ -395,6 +395,8 @@ class SyncOutcome:
     """The largest pull worker's peak RSS (0 where the sources pulled in the sync child)."""
     worker_start_rss_mb: float = 0.0
     """That worker's RSS once started: what it shares with the fork server, mostly."""
+    after_pull: dict[str, float] = field(default_factory=dict)
+    """Seconds of each step after the pull (people, plan refresh, meetings)."""
 
     @property
     def ok(self) -> bool:
@@ -469,6 +471,7 @@ def run_sync(
         answer["results"],
         answer["worker_peak_rss_kb"] / 1024,
         answer["worker_start_rss_kb"] / 1024,
+        answer.get("after_pull", {}),
     )
 
 
@@ -548,7 +551,8 @@ def _sync_main(args: dict[str, Any]) -> None:
     store.close()
     results = [r.as_dict() for r in report.results]
     workers = {"worker_peak_rss_kb": PEAK.peak_rss_kb, "worker_start_rss_kb": PEAK.start_rss_kb}
-    print(json.dumps({"seconds": seconds, "results": results, **workers}), flush=True)
+    after = {"after_pull": report.after_pull}
+    print(json.dumps({"seconds": seconds, "results": results, **workers, **after}), flush=True)
 
 
 def child_env() -> dict[str, str]:

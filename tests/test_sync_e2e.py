@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import random
 import signal
@@ -69,10 +70,18 @@ def world(tmp_path: Path) -> Iterator[SandboxWorld]:
 
 
 def test_a_full_sync_stores_exactly_the_scenario(
-    world: SandboxWorld, make_store: Callable[..., Store]
+    world: SandboxWorld, make_store: Callable[..., Store], caplog: pytest.LogCaptureFixture
 ) -> None:
     store = make_store()
-    world.sync(store, full=True)
+    with caplog.at_level(logging.INFO, logger="pmsync.sync"):
+        report = world.sync(store, full=True)
+    # the steps after the pull are timed, in the report and in the log
+    assert list(report.after_pull) == ["people", "plan", "meetings"]
+    assert all(seconds >= 0 for seconds in report.after_pull.values())
+    [logged] = [r for r in caplog.records if getattr(r, "event", None) == "sync_after_pull"]
+    assert logged.getMessage().startswith("after the pull: people ")
+    assert list(vars(logged)["duration_s"]) == ["people", "plan", "meetings"]
+    assert vars(logged)["sources"] == ["gcal", "github", "ics", "jira"]
     now = world.box.clock.now()
     scenario = world.scenario
     visible_issues = [i for i in scenario.jira.issues if i.visible_at(now)]

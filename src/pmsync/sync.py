@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -94,6 +95,9 @@ class SyncReport:
     """The results of one sync pass over several sources."""
 
     results: list[StreamResult] = field(default_factory=list)
+    after_pull: dict[str, float] = field(default_factory=dict)
+    """Seconds of each step ``sync_configured`` runs after the pull, in order: ``people``
+    (linked across tools), ``plan`` (the plan refresh), ``meetings`` (events linked)."""
 
     @property
     def failed_sources(self) -> list[str]:
@@ -467,7 +471,23 @@ def sync_configured(config: Config, store: Store, **options: Any) -> SyncReport:
     options.setdefault("pull_processes", config.settings.daemon.pull_processes)
     report = run_sync(store, config.sources, **options)
     now: Clock = options.get("now", utc_now)
-    link_people(store, config.settings.people, {n: s.type for n, s in config.sources.items()})
-    refresh_plan(store, config, now)
-    link_meetings(store, config, now)
+    types = {n: s.type for n, s in config.sources.items()}
+    steps: tuple[tuple[str, Callable[[], object]], ...] = (
+        ("people", lambda: link_people(store, config.settings.people, types)),
+        ("plan", lambda: refresh_plan(store, config, now)),
+        ("meetings", lambda: link_meetings(store, config, now)),
+    )
+    for name, step in steps:
+        started = time.perf_counter()
+        step()
+        report.after_pull[name] = time.perf_counter() - started
+    log.info(
+        "after the pull: %s",
+        ", ".join(f"{name} {seconds:.2f} s" for name, seconds in report.after_pull.items()),
+        extra={
+            "event": "sync_after_pull",
+            "sources": sorted({r.source for r in report.results}),
+            "duration_s": {name: round(s, 3) for name, s in report.after_pull.items()},
+        },
+    )
     return report
