@@ -117,6 +117,27 @@ def test_the_jobs_run_with_the_collector_paused(
     assert gc.isenabled()
 
 
+def test_a_pool_worker_has_the_environment_of_when_the_pool_was_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not the fork server's, which may have started before a secret was set."""
+    import os
+    from multiprocessing import forkserver
+
+    from pmsync.processes import fork_server
+
+    fork_server()
+    forkserver.ensure_running()
+    monkeypatch.setenv("PMSYNC_TEST_LATE", "set after the fork server started")
+    pool = worker_pool(1)
+    assert pool is not None
+    with pool:
+        seen = pool.submit(os.getenv, "PMSYNC_TEST_LATE").result(timeout=60)
+        collector = pool.submit(gc.isenabled).result(timeout=60)
+    assert seen == "set after the fork server started"
+    assert collector is False  # and the job's collector stays paused, as before
+
+
 def test_a_settled_process_still_frees_the_cycles_made_after() -> None:
     """``settle_startup`` hides what is loaded from the collector, not what comes later."""
 

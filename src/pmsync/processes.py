@@ -6,7 +6,8 @@ process: the daemon has threads (and database connections) that a forked
 child must not inherit. The fork server is started once per process and
 imports what its first caller names (``fork_server``): ``pmsync run`` names
 everything at start, ``pmsync sync`` only the connectors; a worker imports
-whatever else it needs itself.
+whatever else it needs itself. A worker takes the environment its parent has
+when it makes the worker (``adopt_environment``), not the fork server's.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from functools import cache
@@ -70,19 +72,38 @@ def start_fork_server(preload: Sequence[str] = PRELOAD) -> None:
 def worker_pool(workers: int) -> ProcessPoolExecutor | None:
     """Return a pool of ``workers`` processes, or None where none can be started."""
     try:
-        return ProcessPoolExecutor(workers, mp_context=fork_server(), initializer=_started)
+        return ProcessPoolExecutor(
+            workers,
+            mp_context=fork_server(),
+            initializer=_started,
+            initargs=(dict(os.environ),),
+        )
     except (OSError, ValueError, NotImplementedError) as err:
         log.info("no worker processes: %s", err)
         return None
 
 
-def _started() -> None:
-    """Start a worker without the cyclic garbage collector (``collections_paused``).
+def adopt_environment(environ: Mapping[str, str]) -> None:
+    """Make ``environ`` this worker's environment, in place of the fork server's.
+
+    The fork server keeps the environment of the moment it started; the
+    parent may have changed its own since (``pmsync demo`` sets the sandbox's
+    tokens once the sandbox is up), and a secret reference such as
+    ``${GITHUB_TOKEN}`` must resolve in a worker as it would in the parent.
+    """
+    os.environ.clear()
+    os.environ.update(environ)
+
+
+def _started(environ: Mapping[str, str]) -> None:
+    """Start a worker with its parent's environment and without the cyclic garbage
+    collector (``collections_paused``).
 
     A pool lives for one job (an analysis, a report run) and its work makes few
     reference cycles: a chart leaves a dozen objects in cycles, 2,000 charts a
     worker some 24,000, freed with the process at the end of the job.
     """
+    adopt_environment(environ)
     gc.disable()
 
 

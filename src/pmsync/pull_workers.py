@@ -21,9 +21,8 @@ What stays as it was:
   are handled by this process's loggers (levels, format, redaction), and a
   source error raised in the worker is raised here, with its class.
 * The worker sees this process's environment as it is when the worker
-  starts, so a secret reference (``${GITHUB_TOKEN}``) resolves there as it
-  would here. The fork server was started earlier, with the environment of
-  that moment; ``pmsync demo`` sets the sandbox's tokens afterwards.
+  starts (``pmsync.processes.adopt_environment``), so a secret reference
+  (``${GITHUB_TOKEN}``) resolves there as it would here.
 * A worker that dies (killed, out of memory) fails the stream as a
   transient error; the next sync resumes from the cursor. Stopping a pass
   (``pmsync run`` shutting down) ends the worker at the next page.
@@ -319,10 +318,9 @@ def _serve(
     """Run in the worker: create the connector, then pull each stream asked for."""
     import resource
 
-    from pmsync.processes import settle_startup
+    from pmsync.processes import adopt_environment, settle_startup
 
-    os.environ.clear()  # the fork server's, from when it started: take the parent's of now
-    os.environ.update(environ)
+    adopt_environment(environ)
 
     # Ctrl-C reaches the whole process group: the parent decides when a worker ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
