@@ -233,6 +233,29 @@ def test_a_role_that_may_not_create_temporary_tables_still_writes(
     assert live_ids(store, model.WorkItem) == {"1", "2", "3"}
 
 
+@pytest.mark.parametrize("db_backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_postgresql_sessions_run_without_jit_unless_the_url_sets_it(
+    db_url: str, tmp_path: Path
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    def session_settings(url: Any) -> tuple[str, str]:
+        store = Store.open(url, var_dir=tmp_path)
+        try:
+            with store.engine.connect() as conn:
+                jit = conn.exec_driver_sql("SHOW jit").scalar()
+                schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+        finally:
+            store.close()
+        return str(jit), str(schema)
+
+    url = make_url(db_url)
+    schema = url.query["options"].split("search_path=")[1]
+    assert session_settings(db_url) == ("off", schema)  # the URL's own options still apply
+    asked = url.update_query_dict({"options": f"{url.query['options']} -c jit=on"})
+    assert session_settings(asked) == ("on", schema)
+
+
 def test_duplicate_ids_in_one_page_last_one_wins(store: Store) -> None:
     counts = write(store, [item(1, title="old"), item(1, title="new")])
     assert counts.created == 1
