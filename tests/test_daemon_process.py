@@ -325,7 +325,7 @@ def test_the_daemon_keeps_everything_current_and_can_be_watched(
         daemon.proc.send_signal(signal.SIGHUP)
         [refused, *_] = wait_until(
             lambda: [e for e in daemon.events("config_reload") if e["result"] == "refused"],
-            15,
+            30,
             "the reload to be refused",
             daemon,
         )
@@ -338,7 +338,7 @@ def test_the_daemon_keeps_everything_current_and_can_be_watched(
         world.set_intervals("1h")
         applied = wait_until(
             lambda: [e for e in daemon.events("config_reload") if e["result"] == "applied"],
-            15,
+            30,
             "the new configuration",
             daemon,
         )
