@@ -256,6 +256,22 @@ def test_postgresql_sessions_run_without_jit_unless_the_url_sets_it(
     assert session_settings(asked) == ("on", schema)
 
 
+def test_the_urls_own_options_are_kept_and_name_jit_only_as_a_setting() -> None:
+    from sqlalchemy.engine import make_url
+
+    from pmsync.store import _postgresql_options
+
+    def options(query: str) -> dict[str, str]:
+        return _postgresql_options(make_url(f"postgresql+psycopg://u@h/db{query}"))
+
+    assert options("") == {"options": "-c jit=off"}
+    assert options("?options=-csearch_path%3Djitters") == {
+        "options": "-csearch_path=jitters -c jit=off"
+    }
+    assert options("?options=-c%20jit%3Don") == {}
+    assert options("?options=--jit%3Don") == {}
+
+
 def test_duplicate_ids_in_one_page_last_one_wins(store: Store) -> None:
     counts = write(store, [item(1, title="old"), item(1, title="new")])
     assert counts.created == 1

@@ -184,7 +184,7 @@ def _postgresql_options(url: URL) -> dict[str, str]:
     """
     given = url.query.get("options", "")
     options = " ".join(given) if isinstance(given, tuple) else given
-    if "jit" in options:
+    if re.search(r"(-c\s*|--)jit=", options):
         return {}
     return {"options": f"{options} -c jit=off".strip()}
 
