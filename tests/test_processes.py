@@ -122,12 +122,10 @@ def test_a_pool_worker_has_the_environment_of_when_the_pool_was_made(
 ) -> None:
     """Not the fork server's, which may have started before a secret was set."""
     import os
-    from multiprocessing import forkserver
 
-    from pmsync.processes import fork_server
+    from pmsync.processes import start_fork_server
 
-    fork_server()
-    forkserver.ensure_running()
+    start_fork_server()
     monkeypatch.setenv("PMSYNC_TEST_LATE", "set after the fork server started")
     pool = worker_pool(1)
     assert pool is not None

@@ -251,14 +251,12 @@ def test_a_token_set_after_the_fork_server_started_reaches_the_worker(
     """``pmsync demo`` puts the sandbox's tokens in its environment once the sandbox is up,
     and the fork server that workers come from may have started before that."""
     import shutil
-    from multiprocessing import forkserver
 
     from pmsync.config import load_config
     from pmsync.connectors import load_connectors
-    from pmsync.processes import connector_modules, fork_server
+    from pmsync.processes import connector_modules, start_fork_server
 
-    fork_server(connector_modules())
-    forkserver.ensure_running()
+    start_fork_server(connector_modules())
     config_dir = shutil.copytree(world.root / "config", tmp_path / "config")
     sources = config_dir / "sources.yaml"
     by_file = "token: file:secrets/github-token"
