@@ -31,6 +31,7 @@ from pmsync.records import (
     Worklog,
 )
 from pmsync.store import Store
+from pmsync.upsert import among
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 BERLIN = timezone(timedelta(hours=1))
@@ -140,6 +141,55 @@ def force_write_path(monkeypatch: pytest.MonkeyPatch, mostly_unchanged: bool) ->
     from pmsync import upsert
 
     monkeypatch.setattr(upsert, "_MOSTLY_UNCHANGED", _Forced(mostly_unchanged))
+
+
+def test_pages_of_any_size_share_one_lookup_statement(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's known rows are looked up, and its unchanged rows touched, by one statement
+    whatever the page's size. A statement per size had left SQLite's driver keeping
+    hundreds of prepared statements, 28 MB in a 100k-item sync (docs/benchmarks.md)."""
+    force_write_path(monkeypatch, mostly_unchanged=True)  # PostgreSQL: the lookup, as SQLite
+    sql: set[str] = set()
+
+    def remember(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sql.add(" ".join(statement.split()))
+
+    event.listen(store.engine, "before_cursor_execute", remember)
+    try:
+        first = 0
+        for size in (1, 2, 3, 5, 8, 13, 21, 34):
+            page = [item(n) for n in range(first, first + size)]
+            assert write(store, page).of("work_item").created == size
+            assert write(store, page).of("work_item").unchanged == size
+            first += size
+    finally:
+        event.remove(store.engine, "before_cursor_execute", remember)
+    lookups = [
+        s for s in sql if s.startswith("SELECT work_item.external_id, work_item.payload_hash")
+    ]
+    touches = [s for s in sql if s.startswith("UPDATE work_item SET last_seen_at")]
+    assert (len(lookups), len(touches)) == (1, 1), sorted(sql)
+    assert count(store, model.WorkItem) == first
+
+
+@pytest.mark.parametrize("values", [[], [2], [1, 3, 99]], ids=["none", "one", "some"])
+def test_among_matches_the_listed_values_as_in_does(store: Store, values: list[int]) -> None:
+    write(store, [item(n) for n in (1, 2, 3, 4)])
+    wi = model.table_of(model.WorkItem)
+    with store.session(readonly=True) as s:
+        dialect = s.get_bind().dialect.name
+        by_id = set(s.scalars(select(wi.c.external_id).where(among(dialect, wi.c.id, "v", values))))
+        by_key = set(
+            s.scalars(
+                select(wi.c.id).where(
+                    among(dialect, wi.c.external_id, "v", [str(v) for v in values])
+                )
+            )
+        )
+        ids = {row.external_id: row.id for row in s.execute(select(wi.c.external_id, wi.c.id))}
+    assert by_id == {external for external, row in ids.items() if row in values}
+    assert by_key == {ids[str(v)] for v in values if str(v) in ids}
 
 
 @pytest.mark.parametrize("mostly_unchanged", [False, True], ids=["upsert-returning", "lookup"])

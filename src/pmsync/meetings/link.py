@@ -58,7 +58,7 @@ from pmsync.meetings.classify import (
     normalize,
     phrase_pieces,
 )
-from pmsync.upsert import chunked, upsert_rows
+from pmsync.upsert import among, chunked, upsert_rows
 
 if TYPE_CHECKING:
     from pmsync.config import Config
@@ -500,9 +500,10 @@ def link_meetings(store: Store, config: Config, now: Clock = utc_now) -> Meeting
             changed += len(changes)
             for batch in chunked(changes, UPDATE_BATCH):
                 s.execute(update(model.CalendarEvent), list(batch))
+            linked, dialect = [row.id for row in rows], s.get_bind().dialect.name
             s.execute(
                 update(event)
-                .where(event.c.id.in_([row.id for row in rows]))
+                .where(among(dialect, event.c.id, "ids", linked))
                 .values(link_state=current)
             )
         if last != current:

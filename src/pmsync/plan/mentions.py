@@ -47,7 +47,7 @@ from sqlalchemy import (
 from pmsync import model
 from pmsync.config import Config
 from pmsync.plan.sql import Scratch
-from pmsync.upsert import MAX_PARAMS, chunked
+from pmsync.upsert import MAX_PARAMS, among, chunked
 
 DEFAULT_KEY_PATTERNS = (r"\b[A-Z][A-Z0-9]+-\d+\b",)
 DEFAULT_ISSUE_REF_PATTERN = (
@@ -208,8 +208,17 @@ def _scan(
             ).items()
         ]
         ids = [row.id for row in rows]
-        conn.execute(delete(links).where(links.c.from_kind == kind, links.c.from_id.in_(ids)))
-        conn.execute(update(table).where(table.c.id.in_(ids)).values(link_fingerprint=stamp))
+        dialect = conn.dialect.name
+        conn.execute(
+            delete(links).where(
+                links.c.from_kind == kind, among(dialect, links.c.from_id, "ids", ids)
+            )
+        )
+        conn.execute(
+            update(table)
+            .where(among(dialect, table.c.id, "ids", ids))
+            .values(link_fingerprint=stamp)
+        )
         for chunk in chunked(found, MAX_PARAMS // 6):
             conn.execute(insert(links), list(chunk))
         scanned, written = scanned + len(rows), written + len(found)
