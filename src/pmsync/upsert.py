@@ -7,10 +7,12 @@ nothing here issues one statement per record. Per table and page:
 2. new and changed rows (hash differs, or the row was marked deleted) go into
    one ``INSERT .. ON CONFLICT (source_id, external_id) DO UPDATE`` executed
    with the list of rows (the driver's ``executemany``, one prepared statement);
-   unchanged rows only get ``last_seen_at`` bumped by one ``UPDATE .. IN``.
+   unchanged rows only get ``last_seen_at`` bumped by one ``UPDATE``.
 
-Statements are cut into chunks only where the backend's bind-parameter limit
-forces it (SQLite 32766, PostgreSQL 65535). Within a page the last record for
+A page's ids go into the lookup and the update as one parameter (``among``),
+so each is one statement whatever the page's size. The upsert's rows are cut
+into chunks only where the backend's bind-parameter limit forces it (SQLite
+32766, PostgreSQL 65535). Within a page the last record for
 an id wins, a ``Deletion`` included, so the upsert never sees a duplicate key.
 The columns of each kind are declared in ``KINDS``; the mapping walks them.
 """

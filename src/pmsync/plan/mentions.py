@@ -176,6 +176,7 @@ def _scan(
     """Scan the records of one source whose fingerprint differs, ``SCAN_BATCH`` at a time."""
     stamp = table.c.payload_hash + literal(":" + finder.fingerprint)
     links = model.table_of(model.WorkItemLink)
+    dialect = conn.dialect.name
     scanned = written = 0
     after = -1
     while True:  # by id: each batch is stamped before the next is read, so none comes twice
@@ -208,7 +209,6 @@ def _scan(
             ).items()
         ]
         ids = [row.id for row in rows]
-        dialect = conn.dialect.name
         conn.execute(
             delete(links).where(
                 links.c.from_kind == kind, among(dialect, links.c.from_id, "ids", ids)
