@@ -10,6 +10,9 @@ runs again after a job, or a job that still pays for it.
 from __future__ import annotations
 
 import gc
+import platform
+import subprocess
+import sys
 import threading
 import weakref
 from collections.abc import Iterator
@@ -207,3 +210,65 @@ def test_a_worker_process_starts_without_the_collector() -> None:
         pytest.skip("no worker processes on this platform")
     with pool:
         assert pool.submit(gc.isenabled).result(timeout=60) is False
+
+
+FRAGMENTED_HEAP = """
+import os
+from pmsync.processes import give_back_memory
+
+def rss():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+start = rss()
+blocks = [bytes(1500) for _ in range(40_000)]  # 60 MB from the C heap (over 512 bytes each)
+kept = blocks[::50]  # every 50th stays: the free pages lie between them, not at the top
+del blocks
+freed = rss()
+print(give_back_memory(), start, freed, rss())
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_memory_freed_between_live_blocks_goes_back_to_the_system() -> None:
+    """What a sync frees lies between blocks it still holds; without giving it back, the
+    process stays at its high-water mark for as long as it runs (a daemon: for days)."""
+    out = subprocess.run(
+        [sys.executable, "-c", FRAGMENTED_HEAP], capture_output=True, text=True, check=True
+    )
+    gave, start, freed, after = (int(v) if v.isdigit() else v for v in out.stdout.split())
+    assert gave == "True"
+    mb = 2**20
+    assert freed - start > 40 * mb, "the freed blocks must still be resident to prove anything"
+    assert freed - after > 30 * mb, (start // mb, freed // mb, after // mb)
+
+
+def test_a_sync_gives_memory_back_after_the_pull_and_at_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once after the pull, so the plan refresh does not stack on the pages' leftovers,
+    and once at the end, so a daemon waits for its next pass with what it holds."""
+    from worlds import SandboxWorld
+
+    import pmsync.plan
+    import pmsync.sync
+
+    steps: list[str] = []
+    refresh = pmsync.plan.refresh_plan
+
+    def refreshing(*args: Any, **kwargs: Any) -> Any:
+        steps.append("refresh")
+        return refresh(*args, **kwargs)
+
+    def giving_back() -> bool:
+        steps.append("give back")
+        return True
+
+    monkeypatch.setattr(pmsync.plan, "refresh_plan", refreshing)
+    monkeypatch.setattr(pmsync.sync, "give_back_memory", giving_back)
+    store = Store.open(f"sqlite:///{tmp_path / 'pmsync.db'}", var_dir=tmp_path)
+    store.upgrade()
+    with SandboxWorld(tmp_path / "world", items=40) as world:
+        world.sync(store, full=True)
+    store.close()
+    assert steps == ["give back", "refresh", "give back"]

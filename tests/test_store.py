@@ -173,6 +173,51 @@ def test_pages_of_any_size_share_one_lookup_statement(
     assert count(store, model.WorkItem) == first
 
 
+def _sqlite_memory_used() -> Callable[[], int]:
+    """Return SQLite's own count of the bytes it holds (``sqlite3_memory_used``), read from
+    the library Python's ``sqlite3`` is linked against; skip where it is built in."""
+    import ctypes
+
+    maps = Path("/proc/self/maps")
+    paths = (
+        {line.split()[-1] for line in maps.read_text().splitlines() if "libsqlite3" in line}
+        if maps.exists()
+        else set()
+    )
+    if len(paths) != 1:
+        pytest.skip("Python's sqlite3 is not linked against a shared libsqlite3 here")
+    used = ctypes.CDLL(paths.pop()).sqlite3_memory_used
+    used.restype = ctypes.c_int64
+    return lambda: int(used())
+
+
+def test_scratch_tables_keep_a_bounded_cache_on_a_pooled_connection(tmp_path: Path) -> None:
+    """The plan refresh fills temporary tables on a pooled connection; whatever it filled,
+    the connection keeps at most the store's temporary cache afterwards (SQLite's own
+    default kept 500 pages, 8 MB at pmsync's page size, for the life of the connection)."""
+    url = f"sqlite:///{tmp_path / 'pmsync.db'}"
+    created = Store.open(url, var_dir=tmp_path)
+    created.upgrade()
+    created.close()
+    # As a daemon opens its store: a migration on the same connection would have reset the
+    # temporary database's settings, which hid SQLite's default from this test.
+    store = Store.open(url, var_dir=tmp_path)
+    used = _sqlite_memory_used()
+    with store.transaction() as conn:
+        before = used()
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE scratch (n INTEGER, padding TEXT)")
+        conn.exec_driver_sql(  # 30 MB of rows, then an index over them
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 150000)"
+            " INSERT INTO scratch SELECT n, printf('%0200d', n) FROM r"
+        )
+        conn.exec_driver_sql("CREATE INDEX scratch_ix ON scratch (padding)")
+        assert conn.exec_driver_sql("SELECT count(*) FROM scratch").scalar() == 150_000
+        conn.exec_driver_sql("DROP TABLE scratch")
+    kept = used() - before
+    store.close()
+    assert kept < 3 * 2**20, f"{kept / 2**20:.1f} MB kept"
+
+
 @pytest.mark.parametrize("values", [[], [2], [1, 3, 99]], ids=["none", "one", "some"])
 def test_among_matches_the_listed_values_as_in_does(store: Store, values: list[int]) -> None:
     write(store, [item(n) for n in (1, 2, 3, 4)])

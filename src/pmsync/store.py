@@ -84,6 +84,11 @@ every spilled page is one more frame to write to the WAL at commit. 16 KiB holds
 such a row on its page; writing new GitHub issues costs a sixth less
 (docs/benchmarks.md, section 2). SQLite can only set it before the first table:
 a store created with another size keeps it."""
+SQLITE_TEMP_CACHE_KIB = 2_000
+"""The page cache of a connection's temporary database, as for its main one (SQLite's
+default ``cache_size``). Left unset, the temporary database keeps 500 pages, 8 MB at
+16 KiB, which each pooled connection that ever held a plan refresh's scratch tables
+kept for good; with this bound the refresh takes as long (docs/store.md)."""
 ANALYSE_AFTER_ROWS = 1_000
 RunStatus = Literal["running", "ok", "partial", "failed"]
 """``partial``: the stream ran to its end but the source refused some scope (``Page.skipped``)."""
@@ -158,6 +163,7 @@ def _prepare_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")  # a no-op once a table exists
+        cursor.execute(f"PRAGMA temp.cache_size=-{SQLITE_TEMP_CACHE_KIB}")
         cursor.execute("PRAGMA journal_mode=WAL")
         # WAL + NORMAL: a commit no longer waits for an fsync (5 ms → 1.7 ms a page, see
         # docs/benchmarks.md). A power cut may drop the last commits, never corrupt the

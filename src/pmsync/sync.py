@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pmsync.connectors import Clock, Connector, ConnectorContext, RequestStats, utc_now
 from pmsync.errors import AuthenticationError, SourceError, TransientSourceError
+from pmsync.processes import give_back_memory
 from pmsync.store import FAILING_RUNS, FRESH_RUNS
 from pmsync.upsert import PageCounts
 
@@ -470,6 +471,7 @@ def sync_configured(config: Config, store: Store, **options: Any) -> SyncReport:
 
     options.setdefault("pull_processes", config.settings.daemon.pull_processes)
     report = run_sync(store, config.sources, **options)
+    give_back_memory()  # what the pages left free, before the steps below allocate theirs
     now: Clock = options.get("now", utc_now)
     types = {n: s.type for n, s in config.sources.items()}
     steps: tuple[tuple[str, Callable[[], object]], ...] = (
@@ -481,6 +483,7 @@ def sync_configured(config: Config, store: Store, **options: Any) -> SyncReport:
         started = time.perf_counter()
         step()
         report.after_pull[name] = time.perf_counter() - started
+    give_back_memory()  # a daemon waits for its next pass with what it holds now
     log.info(
         "after the pull: %s",
         ", ".join(f"{name} {seconds:.2f} s" for name, seconds in report.after_pull.items()),
