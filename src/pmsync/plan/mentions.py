@@ -190,25 +190,21 @@ def _scan(
             )
             .order_by(table.c.id)
             .limit(SCAN_BATCH)
-        ).all()
-        if not rows:
+        )
+        # Each row's texts are dropped once scanned: the batch's messages and bodies are
+        # never all held at once, only its ids and the keys found.
+        ids: list[int] = []
+        found: list[tuple[int, str, str, str]] = []
+        for row in rows:
+            record_id: int = row[0]
+            ids.append(record_id)
+            found.extend(
+                (record_id, key_kind, key, relation)
+                for (key_kind, key), relation in finder.find(row[1], *row[2:]).items()
+            )
+        if not ids:
             return scanned, written
-        after = rows[-1].id
-        found = [
-            {
-                "from_kind": kind,
-                "from_id": row.id,
-                "source_id": sid,
-                "key": key,
-                "key_kind": key_kind,
-                "relation": relation,
-            }
-            for row in rows
-            for (key_kind, key), relation in finder.find(
-                row.repository, *(getattr(row, t) for t in texts)
-            ).items()
-        ]
-        ids = [row.id for row in rows]
+        after = ids[-1]
         conn.execute(
             delete(links).where(
                 links.c.from_kind == kind, among(dialect, links.c.from_id, "ids", ids)
@@ -220,8 +216,21 @@ def _scan(
             .values(link_fingerprint=stamp)
         )
         for chunk in chunked(found, MAX_PARAMS // 6):
-            conn.execute(insert(links), list(chunk))
-        scanned, written = scanned + len(rows), written + len(found)
+            conn.execute(
+                insert(links),
+                [
+                    {
+                        "from_kind": kind,
+                        "from_id": record_id,
+                        "source_id": sid,
+                        "key": key,
+                        "key_kind": key_kind,
+                        "relation": relation,
+                    }
+                    for record_id, key_kind, key, relation in chunk
+                ],
+            )
+        scanned, written = scanned + len(ids), written + len(found)
 
 
 def _resolve(conn: Connection, jira: list[int], placed: Collection[int] | None) -> int:
