@@ -9,12 +9,17 @@ stuck, a stopped daemon leaving a worker behind, log lines of the pull lost.
 from __future__ import annotations
 
 import copy
+import hashlib
+import importlib
 import logging
 import os
 import pickle
 import signal
+import threading
+import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from multiprocessing import Pipe
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +30,16 @@ from worlds import SandboxWorld
 from pmsync import model
 from pmsync.connectors import ConnectorContext, FixedClock, no_sleep
 from pmsync.errors import AuthenticationError, RateLimited
-from pmsync.pull_workers import WorkerConnector, _portable_error, portable
+from pmsync.ids import ExternalIds
+from pmsync.processes import fork_server
+from pmsync.pull_workers import (
+    WorkerConnector,
+    _portable_error,
+    portable,
+    receive_message,
+    send_message,
+)
+from pmsync.records import Page
 from pmsync.sandbox.faults import FaultPlan
 from pmsync.store import Store
 from pmsync.sync import StreamResult, sync_configured
@@ -295,6 +309,19 @@ def test_errors_cross_the_pipe_with_their_kind() -> None:
     assert "in the pull worker" in crossed.__notes__[0] and "raise Local" in crossed.__notes__[0]
 
 
+def across_the_pipe(value: Any) -> Any:
+    """``value`` as the engine receives it from a pull worker: the same pipe, sent by a thread."""
+    here, there = Pipe()
+    sender = threading.Thread(target=send_message, args=(there, value))
+    sender.start()
+    try:
+        return receive_message(here)
+    finally:
+        sender.join()
+        here.close()
+        there.close()
+
+
 def test_every_record_a_connector_yields_crosses_the_pipe_unchanged(world: SandboxWorld) -> None:
     from pmsync.records import RECORD_TYPES, Page, PersonRef, WorkItem
     from pmsync.sync import make_connector
@@ -306,7 +333,7 @@ def test_every_record_a_connector_yields_crosses_the_pipe_unchanged(world: Sandb
         try:
             for spec in connector.streams:
                 for page in connector.pull(spec.name, None, full=True):
-                    again = pickle.loads(pickle.dumps(page))
+                    again = across_the_pipe(page)
                     assert type(again) is Page
                     assert again.records == page.records and again.cursor == page.cursor
                     assert [type(r) for r in again.records] == [type(r) for r in page.records]
@@ -342,3 +369,43 @@ def test_every_record_a_connector_yields_crosses_the_pipe_unchanged(world: Sandb
     with pytest.raises(FrozenInstanceError):
         copied.title = "changed"  # type: ignore[misc]
     assert set(RECORD_TYPES) >= seen
+
+
+def _commit_ids(count: int) -> ExternalIds:
+    """The ids of a full commits pull, as a connector gathers them (never asked about)."""
+    ids = ExternalIds(f"acme/pay@{hashlib.sha1(str(n).encode()).hexdigest()}" for n in range(count))
+    ids.add("acme/pay@not-a-sha")
+    return ids
+
+
+def _send_the_last_page_of_a_full_pull(conn: Any, count: int) -> None:
+    page = Page([], cursor={"sha": "abc"}, complete_ids={"commit": _commit_ids(count)})
+    send_message(conn, ("page", page, (1, 0, 0, 0)))
+    conn.close()
+
+
+def test_a_full_pulls_ids_cross_the_pipe_once_and_sorted() -> None:
+    """The ids a full pull's last page carries (at a million items, 480,000 commit SHAs)
+    reach the engine as the arrays the worker packed: the engine holds them once, and
+    neither copies nor sorts them again (that moment was a full sync's peak of memory)."""
+    count = 200_000
+    context = fork_server(["pmsync.pull_workers"])
+    here, there = context.Pipe()
+    worker = context.Process(target=_send_the_last_page_of_a_full_pull, args=(there, count))
+    worker.start()
+    there.close()
+    importlib.import_module("numpy")  # the engine has it loaded (the plan refresh uses it)
+    tracemalloc.start()  # what this process holds from here on is the receiving end's
+    try:
+        kind, page, stats = receive_message(here)
+        ids = page.complete_ids["commit"]
+        assert len(ids) == count + 1  # the engine's first question
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        worker.join(30)
+        here.close()
+    assert (kind, stats, page.cursor) == ("page", (1, 0, 0, 0), {"sha": "abc"})
+    assert ids == _commit_ids(count)
+    packed = count * 20  # bytes: a SHA packs into 20
+    assert peak < 2 * packed, f"{peak / packed:.1f} times the packed ids"

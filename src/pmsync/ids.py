@@ -85,12 +85,22 @@ class ExternalIds(Set[str]):
 
         for key, buffer in self._adding.items():
             if key[1]:
-                new = np.frombuffer(bytes(buffer), dtype="S20")
+                new = np.frombuffer(buffer, dtype="S20")  # a view: unique makes the copy
             else:
                 new = np.frombuffer(buffer, dtype=np.int64)
             kept = self._packed.get(key)
             self._packed[key] = np.unique(new if kept is None else np.concatenate((kept, new)))
         self._adding.clear()
+
+    def __getstate__(self) -> tuple[dict[tuple[str, bool], Any], set[str]]:
+        """Pickle the sorted arrays: a pull worker packs them, and with pickle's protocol 5
+        they cross the pipe out of band, so the receiver neither copies nor sorts them."""
+        self._pack()
+        return self._packed, self._others
+
+    def __setstate__(self, state: tuple[dict[tuple[str, bool], Any], set[str]]) -> None:
+        self._packed, self._others = state
+        self._adding = {}
 
     def __contains__(self, value: object) -> bool:
         if not isinstance(value, str):

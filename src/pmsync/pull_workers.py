@@ -82,6 +82,34 @@ PEAK = WorkerPeak()
 _PEAK_LOCK = threading.Lock()
 
 
+def send_message(conn: Connection, message: Any) -> None:
+    """Send ``message`` with its large buffers (numpy arrays) beside the pickle, not in it.
+
+    A full pull's last page carries the ids the source still has (``pmsync.ids``):
+    at a million items 480,000 commit SHAs, 9.6 MB packed. Pickled in band, the
+    receiver held the pipe's buffer, the unpickled bytes and the arrays made
+    from them at once, and the sync's peak memory was that moment
+    (docs/benchmarks.md, section 4). Each buffer is sent as a message of its own.
+    """
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(message, protocol=5, buffer_callback=buffers.append)
+    conn.send_bytes(data)
+    for buffer in buffers:
+        conn.send_bytes(buffer.raw())
+
+
+def receive_message(conn: Connection) -> Any:
+    """Receive what ``send_message`` sent: the arrays are views of the buffers received."""
+    data = conn.recv_bytes()
+    return pickle.loads(data, buffers=_buffers(conn))  # our own worker, as conn.recv() trusts
+
+
+def _buffers(conn: Connection) -> Iterator[bytes]:
+    """The buffers that follow a message, read as the unpickler asks for them."""
+    while True:
+        yield conn.recv_bytes()
+
+
 class WorkersUnavailable(TransientSourceError):
     """No worker process can be started here (no fork server, no process to spare).
 
@@ -230,7 +258,7 @@ class WorkerConnector(Connector):
                     raise TransientSourceError(
                         f"source {self._name}: its pull worker did not start within {timeout:g} s"
                     )
-                kind, value, stats = conn.recv()
+                kind, value, stats = receive_message(conn)
             except (EOFError, OSError) as err:
                 self._process.join(1.0)
                 code = self._process.exitcode
@@ -328,7 +356,7 @@ def _serve(
 
     def send(message: tuple[str, Any, Any]) -> None:
         with lock:
-            conn.send(message)
+            send_message(conn, message)
 
     root = logging.getLogger()
     root.handlers[:] = [_PipeHandler(send)]
