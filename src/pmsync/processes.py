@@ -36,7 +36,9 @@ def connector_modules() -> tuple[str, ...]:
     from pmsync.connectors import load_connectors
 
     # The worker's own module, and the command's: a worker imports the main module again.
-    found = {"pmsync.pull_workers", "pmsync.cli"}
+    # numpy: a full pull sorts the ids it reports complete (pmsync.ids) before sending them;
+    # loaded once in the fork server, its pages are shared by every worker.
+    found = {"pmsync.pull_workers", "pmsync.cli", "numpy"}
     for connector in load_connectors().values():
         found.update((connector.__module__, *connector.worker_modules))
     return tuple(sorted(found))
