@@ -36,9 +36,10 @@ def connector_modules() -> tuple[str, ...]:
     from pmsync.connectors import load_connectors
 
     # The worker's own module, and the command's: a worker imports the main module again.
-    # numpy: a full pull sorts the ids it reports complete (pmsync.ids) before sending them;
-    # loaded once in the fork server, its pages are shared by every worker.
-    found = {"pmsync.pull_workers", "pmsync.cli", "numpy"}
+    # Not numpy, which a full pull needs to sort the ids it reports complete (pmsync.ids):
+    # `pmsync run` loads it with PRELOAD anyway, and loading it for every `pmsync sync` made
+    # a sync with nothing new wait 0.13 s more for a full pull's sake (docs/benchmarks.md).
+    found = {"pmsync.pull_workers", "pmsync.cli"}
     for connector in load_connectors().values():
         found.update((connector.__module__, *connector.worker_modules))
     return tuple(sorted(found))
