@@ -66,9 +66,12 @@ if TYPE_CHECKING:
 
 PERSONAL_KINDS = frozenset({"leave", "public_holiday"})
 """Kinds that concern people, not projects."""
-UPDATE_BATCH = 5000
-READ_BATCH = 5000
-"""Events read, linked and written at a time."""
+UPDATE_BATCH = 1000
+READ_BATCH = 1000
+"""Events read, linked and written at a time. A batch's rows, attendee lists and
+changes are what linking holds: 5,000 at a time added 13 MB to a 1M-item sync's
+peak, 1,000 add 3 MB and link the 36,779 events of its first pass as fast (1.98-2.00 s
+against 2.08 s; docs/benchmarks.md, section 4)."""
 LINKING_VERSION = "1"
 """Part of the fingerprint: a pmsync that links events differently links them all again."""
 
