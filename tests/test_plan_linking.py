@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -208,6 +209,66 @@ def test_an_item_whose_parent_is_not_synced_is_placed_once(
     assert refreshed(world, synced).items_placed == 1
     assert placements(synced)["CRM-902"][:2] == ("CRM", None)
     assert refreshed(world, synced).items_placed == 0
+
+
+@pytest.mark.parametrize("relink", [False, True], ids=["changed item", "every item"])
+def test_an_item_a_sync_rewrites_while_a_refresh_places_it_is_placed_by_the_next(
+    world: SandboxWorld,
+    synced: Store,
+    make_store: Callable[..., Store],
+    monkeypatch: pytest.MonkeyPatch,
+    relink: bool,
+) -> None:
+    """A refresh reads an item, a sync rewrites it, the refresh writes its placement.
+
+    The refresh must not mark the new version placed with the old one's
+    placement. An item it holds (one to place again) the sync waits for (row
+    locks on PostgreSQL, the database lock on SQLite); one it does not (placed
+    already, moved because every item is placed) keeps the state the sync
+    gave it. Either way the next refresh places it.
+    """
+    story = stored_item(synced, "CRM-6")
+    if relink:  # placed, its state current, but not where placing it puts it
+        wi = model.table_of(model.WorkItem)
+        with synced.transaction() as conn:
+            conn.execute(wi.update().where(wi.c.key == "CRM-6").values(deliverable_id=None))
+    else:  # written since it was placed
+        write(synced, dataclasses.replace(story, title="Reworded"))
+    import pmsync.plan.linking as linking
+
+    read, go = threading.Event(), threading.Event()
+    writing = linking._write_best
+
+    def paused(*args: Any, **kwargs: Any) -> int:  # the items are read, not yet written
+        read.set()
+        assert go.wait(timeout=60)
+        return writing(*args, **kwargs)
+
+    monkeypatch.setattr(linking, "_write_best", paused)
+    done: list[PlanRefresh] = []
+    refresh = threading.Thread(
+        target=lambda: done.append(
+            refresh_plan(synced, world.config, world.box.clock.now, relink=relink)
+        )
+    )
+    refresh.start()
+    assert read.wait(timeout=60)
+    other = make_store()  # another process's store, as a daemon and `pmsync sync` have
+    moved = dataclasses.replace(story, epic_key="CRM-12", parent_key="CRM-12")
+    sync = threading.Thread(target=write, args=(other, moved))
+    sync.start()
+    sync.join(timeout=0.5)
+    if not relink:
+        assert sync.is_alive()  # it waits for the refresh
+    go.set()
+    refresh.join(timeout=60)
+    sync.join(timeout=60)
+    assert done and not refresh.is_alive() and not sync.is_alive()
+    monkeypatch.setattr(linking, "_write_best", writing)
+
+    assert placements(synced)["CRM-6"][:2] == ("CRM", "1.1")  # what the refresh read
+    assert refreshed(world, synced).items_placed >= 1
+    assert placements(synced)["CRM-6"][:2] == ("CRM", "1.2")
 
 
 def test_a_commit_naming_an_issue_follows_the_issue_as_it_comes_moves_and_goes(

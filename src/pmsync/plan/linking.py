@@ -188,21 +188,35 @@ def _state(wi: Any) -> Any:
     )
 
 
-def _place(conn: Connection, scratch: Scratch, wi: Any, everything: bool) -> tuple[Any | None, int]:
-    """Mark the items to place again placed; return the scratch table of their ids and count.
+def _place(conn: Connection, scratch: Scratch, wi: Any, everything: bool) -> _Placing:
+    """Choose the items to place again and hold the ones to mark placed.
 
-    ``everything``: no table (None), every item; only the states that change
-    are written (found from the index on ``(source_id, parent_key,
-    link_state)``, not from the rows). Otherwise the unplaced items, the
-    sub-tasks of those, and the items placed with a parent that is gone.
-    Marked first, in this transaction: a sync that rewrites one of them
-    afterwards resets its state, and the next refresh places it again.
+    ``everything``: every item is placed (no scope table), and only the items
+    whose state changes are held and marked (found from the index on
+    ``(source_id, parent_key, link_state)``, not from the rows). Otherwise the
+    unplaced items, the sub-tasks of those, and the items placed with a
+    parent that is gone, all of them held.
+
+    Held first, in this transaction, and marked placed at its end together
+    with their project and deliverable (``_write_best``, ``_mark_placed``), so
+    that a refresh writes each item once: a sync that rewrites one of them
+    meanwhile waits, resets its state, and the next refresh places it again.
+    PostgreSQL holds them by row locks (``FOR NO KEY UPDATE``, which leaves
+    the rows as they are); SQLite's refresh holds the whole database from its
+    ``BEGIN IMMEDIATE`` (``pmsync.store``). Only held items are marked: an
+    item that is not held may be rewritten by a sync meanwhile, and keeps the
+    state that sync gave it. Marking them first instead rewrote every placed
+    item twice, a new version of a 2 KB row each time on PostgreSQL
+    (docs/benchmarks.md, section 1).
     """
     if everything:
+        held = scratch.table("pmsync_held", Column("work_item_id", Integer, primary_key=True))
         other = wi.alias("other_item")
         stale = select(other.c.id).where(other.c.link_state.is_distinct_from(_state(other)))
-        conn.execute(update(wi).where(wi.c.id.in_(stale)).values(link_state=_state(wi)))
-        return None, int(conn.scalar(select(func.count()).select_from(wi)) or 0)
+        conn.execute(insert(held).from_select(["work_item_id"], stale))
+        scratch.filled(held)
+        _hold(conn, wi, wi.c.id.in_(select(held.c.work_item_id)))
+        return _Placing(None, held, int(conn.scalar(select(func.count()).select_from(wi)) or 0))
     scope = scratch.table("pmsync_scope", Column("work_item_id", Integer, primary_key=True))
     placed = select(scope.c.work_item_id)
     if conn.dialect.name == "sqlite":
@@ -243,8 +257,44 @@ def _place(conn: Connection, scratch: Scratch, wi: Any, everything: bool) -> tup
     scratch.filled(scope)
     count = int(conn.scalar(select(func.count()).select_from(scope)) or 0)
     if count:
-        conn.execute(update(wi).where(wi.c.id.in_(placed)).values(link_state=_state(wi)))
-    return scope, count
+        _hold(conn, wi, wi.c.id.in_(placed))
+    return _Placing(scope, scope, count)
+
+
+@dataclass(frozen=True, slots=True)
+class _Placing:
+    """The items a refresh places and the ones it holds (see ``_place``)."""
+
+    scope: Any | None
+    """Scratch table of the ids of the items placed; None: every item."""
+    held: Any
+    """Scratch table of the ids of the items held, to be marked placed."""
+    count: int
+    """How many items are placed."""
+
+
+def _hold(conn: Connection, wi: Any, which: Any) -> None:
+    """PostgreSQL: lock the items ``which`` selects until the refresh commits (see ``_place``)."""
+    if conn.dialect.name != "postgresql":
+        return  # SQLite: the refresh's BEGIN IMMEDIATE holds the database already
+    held = select(wi.c.id).where(which).with_for_update(key_share=True, of=wi).subquery()
+    conn.execute(select(func.count()).select_from(held))  # the ids stay in the server
+
+
+def _mark_placed(conn: Connection, wi: Any, held: Any) -> None:
+    """Give the held items whose state is not the one placing gives them that state.
+
+    Items whose project or deliverable moved got it with their placement
+    (``_write_best``); this writes the rest, each once (see ``_place``).
+    """
+    conn.execute(
+        update(wi)
+        .where(
+            wi.c.id.in_(select(held.c.work_item_id)),
+            wi.c.link_state.is_distinct_from(_state(wi)),
+        )
+        .values(link_state=_state(wi))
+    )
 
 
 def _link(
@@ -266,7 +316,8 @@ def _link(
     state = model.table_of(model.PlanState)
     last = conn.scalar(select(state.c.value).where(state.c.name == FINGERPRINT))
     everything = everything or last != current
-    scope, placing = _place(conn, scratch, wi, everything)
+    chosen = _place(conn, scratch, wi, everything)
+    scope, placing = chosen.scope, chosen.count
     if last != current:
         remembered = {"name": FINGERPRINT, "value": current, "updated_at": now}
         upsert_rows(conn, state, [remembered], ["name"], ["value", "updated_at"])
@@ -449,7 +500,8 @@ def _link(
         )
     )
     scratch.filled(cand)
-    relinked = _write_best(conn, scratch, wi, cand, ranks, placed)
+    relinked = _write_best(conn, scratch, wi, cand, ranks, placed, chosen.held)
+    _mark_placed(conn, wi, chosen.held)
     in_projects = _in_projects(conn, wi)
     return ItemLinks(added, removed, relinked, in_projects, placing, touched, placed_ids)
 
@@ -555,13 +607,15 @@ def _write_memberships(conn: Connection, want: Any, scope: Any | None) -> tuple[
 
 
 def _write_best(
-    conn: Connection, scratch: Scratch, wi: Any, cand: Any, ranks: Any, placed: Any
+    conn: Connection, scratch: Scratch, wi: Any, cand: Any, ranks: Any, placed: Any, held: Any
 ) -> int:
     """Give each item its best candidate's project and deliverable; return rows changed.
 
     A priority names one (project, deliverable) (see ``ranks``), so the best
     candidate is a plain ``MIN`` per item: one grouping, no window over every row.
+    A held item that moves is marked placed in the same write (see ``_place``).
     """
+    state = case((wi.c.id.in_(select(held.c.work_item_id)), _state(wi)), else_=wi.c.link_state)
     best = scratch.table(
         "pmsync_best",
         Column("work_item_id", Integer, primary_key=True),
@@ -588,12 +642,16 @@ def _write_best(
             (wi.c.project_id.is_distinct_from(best.c.project_id))
             | (wi.c.deliverable_id.is_distinct_from(best.c.deliverable_id)),
         )
-        .values(project_id=best.c.project_id, deliverable_id=best.c.deliverable_id)
+        .values(
+            project_id=best.c.project_id,
+            deliverable_id=best.c.deliverable_id,
+            link_state=state,
+        )
     ).rowcount
     claimed = exists(select(literal(1)).where(best.c.work_item_id == wi.c.id))
     cleared = conn.execute(
         update(wi)
         .where(placed, (wi.c.project_id.isnot(None)) | (wi.c.deliverable_id.isnot(None)), ~claimed)
-        .values(project_id=None, deliverable_id=None)
+        .values(project_id=None, deliverable_id=None, link_state=state)
     ).rowcount
     return int(changed or 0) + int(cleared or 0)
