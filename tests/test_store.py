@@ -329,6 +329,44 @@ def test_a_role_that_may_not_create_temporary_tables_still_writes(
 
 
 @pytest.mark.parametrize("db_backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_postgresql_pings_only_connections_that_sat_idle_and_replaces_dead_ones(
+    db_url: str, make_store: Callable[..., Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync writes page after page on a connection it just used: no ping for those.
+    A connection left idle is pinged first, and one the server dropped meanwhile
+    (a restart between two syncs of the daemon) is replaced without an error."""
+    import time
+
+    import pmsync.store
+
+    store = make_store()
+    pings: list[object] = []
+    ping = store.engine.dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        return ping(dbapi_connection)
+
+    monkeypatch.setattr(store.engine.dialect, "do_ping", counted)
+    for n in range(3):
+        write(store, [item(n)])
+    assert pings == []  # each page took the connection the last one had just returned
+
+    monkeypatch.setattr(pmsync.store, "PING_AFTER_IDLE_SECONDS", 0.2)
+    with store.engine.connect() as conn:
+        backends = {conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()}
+    other = make_store()
+    with other.engine.connect() as conn:
+        for pid in backends:
+            conn.exec_driver_sql("SELECT pg_terminate_backend(%s)", (pid,))
+        conn.commit()
+    time.sleep(0.3)
+    write(store, [item(3)])  # no error: the dead connection was found and replaced
+    assert len(pings) >= 1
+    assert count(store, model.WorkItem) == 4
+
+
+@pytest.mark.parametrize("db_backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_postgresql_compresses_long_payloads_with_lz4_unless_the_url_says(
     db_url: str, make_store: Callable[..., Store], tmp_path: Path
 ) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -42,7 +43,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session
 
 from pmsync import model
@@ -209,13 +216,29 @@ def _wants_lz4(url: URL) -> bool:
     return not re.search(r"(-c\s*|--)default_toast_compression=", options)
 
 
-def _prepare_postgresql(engine: Engine) -> None:
-    """PostgreSQL: each new connection compresses long values with lz4 where it can.
+PING_AFTER_IDLE_SECONDS = 10.0
+"""PostgreSQL: a pooled connection idle this long is pinged before it is handed out."""
 
-    Most work item rows pass the 2 KB at which PostgreSQL compresses, and
-    with its default method, pglz, compressing was a tenth of the server's
-    CPU in a full sync's writes: 20,000 work items inserted in 0.85-0.92 s,
-    against 0.50-0.52 s with lz4, for the same size on disk
+
+def _prepare_postgresql(engine: Engine, *, lz4: bool) -> None:
+    """PostgreSQL: check idle connections before use; compress with lz4 where it can.
+
+    **Ping.** A connection that sat in the pool for ``PING_AFTER_IDLE_SECONDS``
+    or more answers a ``SELECT 1`` before it is handed out; one that does not
+    is thrown away and another taken (SQLAlchemy's pessimistic disconnect
+    handling, by a ``checkout`` event raising ``DisconnectionError``). A
+    server restarted while the daemon waited between syncs costs it nothing.
+    SQLAlchemy's ``pool_pre_ping`` pinged at every checkout, and a sync
+    checks a connection out for every page: a round trip more per page, 6 %
+    of the writing threads' time in a 100k-item sync (docs/benchmarks.md,
+    section 1). A connection used a moment ago is used as it is; if the
+    server went in that moment, the statement fails as it would have failed
+    during the page anyway, and SQLAlchemy discards the pool's connections.
+
+    **lz4.** Most work item rows pass the 2 KB at which PostgreSQL
+    compresses, and with its default method, pglz, compressing was a tenth
+    of the server's CPU in a full sync's writes: 20,000 work items inserted
+    in 0.85-0.92 s, against 0.50-0.52 s with lz4, for the same size on disk
     (docs/benchmarks.md, section 1). A session setting, not a column's: a
     page's rows are compressed first in their ``COPY`` stage, a temporary
     table, and the upsert keeps them as they are. Set when a connection
@@ -224,10 +247,29 @@ def _prepare_postgresql(engine: Engine) -> None:
     """
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        with dbapi_connection.cursor() as cursor:
-            cursor.execute(_LZ4)
-        dbapi_connection.commit()  # a setting made in a rolled-back transaction is undone
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+        if lz4:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(_LZ4)
+            dbapi_connection.commit()  # a setting made in a rolled-back transaction is undone
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is not None and time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as err:  # whatever the driver raises for a dead connection
+            raise DisconnectionError(f"pooled connection did not answer: {err}") from err
+
+
+_IDLE_SINCE = "pmsync_idle_since"
 
 
 def _snapshot(cls: type[_T], row: object, **given: Any) -> _T:
@@ -283,15 +325,14 @@ class Store:
                 )
             kwargs: dict[str, Any] = {"json_serializer": json_dumps}
             if backend == "postgresql":
-                kwargs["pool_pre_ping"] = True
                 kwargs["connect_args"] = {"connect_timeout": 10, **_postgresql_options(parsed)}
             engine = create_engine(parsed, **kwargs)
         except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as err:
             raise DatabaseUnreachable(f"cannot use database {shown}: {_reason(err)}") from err
         if backend == "sqlite":
             _prepare_sqlite(engine)
-        elif _wants_lz4(parsed):
-            _prepare_postgresql(engine)
+        else:
+            _prepare_postgresql(engine, lz4=_wants_lz4(parsed))
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
