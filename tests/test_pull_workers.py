@@ -43,6 +43,7 @@ from pmsync.records import Page
 from pmsync.sandbox.faults import FaultPlan
 from pmsync.store import Store
 from pmsync.sync import StreamResult, sync_configured
+from pmsync.upsert import KINDS, DumpedJSON, SortedPage, _sort, sorted_page
 
 JIRA_SEARCH = ("/rest/api/2/search/jql", "/rest/api/3/search/jql")
 
@@ -95,6 +96,13 @@ def contents(store: Store) -> dict[str, Any]:
             "worklogs": rows(model.Worklog, "external_id", "seconds"),
             "events": rows(model.CalendarEvent, "external_id", "title"),
             "milestones": rows(model.SourceMilestone, "external_id", "name"),
+            # every column a record wrote, through its hash, and the payloads as stored
+            "hashes": sorted(
+                (table.name, *r)
+                for table in (kind.table for kind in KINDS.values())
+                for r in conn.execute(sa.select(table.c.external_id, table.c.payload_hash))
+            ),
+            "raw": rows(model.WorkItem, "external_id", "raw"),
         }
 
 
@@ -121,8 +129,23 @@ def test_a_sync_in_worker_processes_stores_what_a_sync_in_threads_does(
     in_threads, in_workers = reference_store(tmp_path, "threads"), make_store()
     threads = world.sync(in_threads, full=True)
     assert not workers
-    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="urllib3"):
+    import pmsync.upsert
+
+    made_here: list[int] = []
+    sort = pmsync.upsert._sort
+
+    def counted(records: Any, predump: bool = False) -> Any:
+        made_here.extend(1 for _ in records)
+        return sort(records, predump)
+
+    with (
+        caplog.at_level(logging.DEBUG),
+        caplog.at_level(logging.DEBUG, logger="urllib3"),
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setattr(pmsync.upsert, "_sort", counted)
         processes = world.sync(in_workers, full=True, pull_processes=True)
+    assert made_here == []  # the workers made the rows; this process only wrote them
     assert sorted(w.context.source_name for w in workers) == sorted(world.config.sources)
     stored = contents(in_workers)
     assert all(stored.values()), {k: len(v) for k, v in stored.items()}
@@ -322,6 +345,19 @@ def across_the_pipe(value: Any) -> Any:
         there.close()
 
 
+def as_written(sorted_rows: Any) -> tuple[Any, ...]:
+    """A page's rows, deletions, quarantined records and people, JSON values as written."""
+
+    def value(v: Any) -> Any:
+        return v.text if type(v) is DumpedJSON else v
+
+    rows = {
+        kind: {eid: {k: value(v) for k, v in row.items()} for eid, row in by_id.items()}
+        for kind, by_id in sorted_rows.rows.items()
+    }
+    return rows, sorted_rows.deletions, sorted_rows.quarantined, sorted_rows.people
+
+
 def test_every_record_a_connector_yields_crosses_the_pipe_unchanged(world: SandboxWorld) -> None:
     from pmsync.records import RECORD_TYPES, Page, PersonRef, WorkItem
     from pmsync.sync import make_connector
@@ -341,6 +377,11 @@ def test_every_record_a_connector_yields_crosses_the_pipe_unchanged(world: Sandb
                         assert again.complete_ids is not None
                         assert set(again.complete_ids[kind]) == set(ids)
                     seen.update(type(r) for r in page.records)
+                    if page.records:  # made into rows in the worker, as the store makes them
+                        rows = across_the_pipe(sorted_page(page))
+                        assert type(rows) is SortedPage and rows.rows is not None
+                        assert rows.records == () and rows.cursor == page.cursor
+                        assert as_written(rows.rows) == as_written(_sort(page.records, True))
         finally:
             connector.close()
     assert len(seen) >= 6, seen  # items, changes, worklogs, milestones, commits, PRs, events

@@ -4,8 +4,10 @@ A sync is two halves of about the same weight: the pull (HTTP and TLS,
 parsing JSON, mapping it to records) and the write (rows, hashes, the
 database). In one interpreter they share one core, however they are
 threaded. A ``WorkerConnector`` runs the connector in a worker process
-instead: the worker pulls and maps, the pages come back pickled, and this
-process only writes them, while the worker already pulls the next one. A
+instead: the worker pulls, maps, and makes the records into the store's rows
+(``pmsync.upsert.sorted_page``: values, payload hashes, JSON serialised
+once), the pages come back pickled, and this process only writes them, while
+the worker already pulls the next one. A
 GitHub sync of 28,700 records took 5.7 s of streams in a thread and 3.6 s
 this way (docs/benchmarks.md, section 2).
 
@@ -385,7 +387,7 @@ def _serve(
                 break
             try:
                 for page in connector.pull(stream, cursor, full=full):
-                    send(("page", page, counters()))
+                    send(("page", _sorted(page), counters()))
             except Exception as err:
                 send(("error", _portable_error(err), counters()))
             else:
@@ -396,6 +398,19 @@ def _serve(
         connector.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     send(("closed", (peak, start_rss), counters()))
+
+
+def _sorted(page: Page) -> Page:
+    """Return ``page`` with its records made into the store's rows (``upsert.sorted_page``).
+
+    Imported on the first page with records: a pass with nothing new (every
+    answer a 304) does not wait for the store's modules in its workers.
+    """
+    if not page.records:
+        return page
+    from pmsync.upsert import sorted_page
+
+    return sorted_page(page)
 
 
 _KINDS: tuple[type[SourceError], ...] = (

@@ -61,6 +61,7 @@ from pmsync.upsert import (
     KINDS,
     KindCounts,
     PageCounts,
+    SortedPage,
     WrittenIdentities,
     insert_for,
     json_dumps,
@@ -441,11 +442,12 @@ class Store:
         now = self.now()
         identities = self._identities.page()
         with self.transaction() as conn:
+            rows = page.rows if isinstance(page, SortedPage) else None
             counts = write_records(
                 conn,
                 source_id,
                 stream,
-                page.records,
+                page.records if rows is None else rows,
                 page.complete_ids,
                 page.scope,
                 now,
