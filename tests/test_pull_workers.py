@@ -158,6 +158,13 @@ def test_a_sync_in_worker_processes_stores_what_a_sync_in_threads_does(
     assert {r.process for r in caplog.records if r.process != os.getpid()} <= pids
     assert any(r.process in pids and r.name.startswith("urllib3") for r in caplog.records)
     assert all(w._process.exitcode == 0 for w in workers)  # closed, not killed
+    # A source pulled alone: its worker is the bottleneck, so it leaves the rows to this process.
+    alone = reference_store(tmp_path, "alone")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pmsync.upsert, "_sort", counted)
+        world.sync(alone, full=True, only=["github"], pull_processes=True)
+    assert len(made_here) > 100
+    alone.close()
 
 
 def test_an_incremental_sync_in_workers_reads_only_what_changed(

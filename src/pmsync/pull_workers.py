@@ -4,10 +4,10 @@ A sync is two halves of about the same weight: the pull (HTTP and TLS,
 parsing JSON, mapping it to records) and the write (rows, hashes, the
 database). In one interpreter they share one core, however they are
 threaded. A ``WorkerConnector`` runs the connector in a worker process
-instead: the worker pulls, maps, and makes the records into the store's rows
-(``pmsync.upsert.sorted_page``: values, payload hashes, JSON serialised
-once), the pages come back pickled, and this process only writes them, while
-the worker already pulls the next one. A
+instead: the worker pulls and maps (and, in a full pull of several sources
+at once, makes the records into the store's rows: ``_sorted``), the pages
+come back pickled, and this process only writes them, while the worker
+already pulls the next one. A
 GitHub sync of 28,700 records took 5.7 s of streams in a thread and 3.6 s
 this way (docs/benchmarks.md, section 2).
 
@@ -150,8 +150,12 @@ class WorkerConnector(Connector):
         settings: ConnectorSettings,
         context: ConnectorContext,
         portable_context: ConnectorContext,
+        *,
+        rows_in_worker: bool = False,
     ) -> None:
         super().__init__(settings, context)
+        self.rows_in_worker = rows_in_worker
+        """Have the worker make a full pull's records into the store's rows (``_sorted``)."""
         self.streams = connector_class.streams  # type: ignore[misc]
         self.title = connector_class.title  # type: ignore[misc]
         self._name = context.source_name
@@ -202,11 +206,11 @@ class WorkerConnector(Connector):
         if self._conn is None:
             self._start()
         try:
-            self._alive().send(("pull", stream, cursor, full))
+            self._alive().send(("pull", stream, cursor, full, full and self.rows_in_worker))
         except OSError:  # it died idle, after the last stream: nothing of this one is lost
             self._end()
             self._start()
-            self._alive().send(("pull", stream, cursor, full))
+            self._alive().send(("pull", stream, cursor, full, full and self.rows_in_worker))
         finished = False
         try:
             while True:
@@ -230,7 +234,7 @@ class WorkerConnector(Connector):
         if conn is None:
             return
         try:
-            conn.send(("close", None, None, False))
+            conn.send(("close", None, None, False, False))
             while conn.poll(CLOSE_TIMEOUT):
                 kind, value, stats = self._receive()
                 if kind == "closed":
@@ -380,14 +384,14 @@ def _serve(
     try:
         while True:
             try:
-                kind, stream, cursor, full = conn.recv()
+                kind, stream, cursor, full, rows = conn.recv()
             except EOFError:  # the parent has gone
                 return
             if kind == "close":
                 break
             try:
                 for page in connector.pull(stream, cursor, full=full):
-                    send(("page", _sorted(page), counters()))
+                    send(("page", _sorted(page) if rows else page, counters()))
             except Exception as err:
                 send(("error", _portable_error(err), counters()))
             else:
@@ -403,8 +407,13 @@ def _serve(
 def _sorted(page: Page) -> Page:
     """Return ``page`` with its records made into the store's rows (``upsert.sorted_page``).
 
-    Imported on the first page with records: a pass with nothing new (every
-    answer a 304) does not wait for the store's modules in its workers.
+    Asked for a full pull while other sources pull at once (``rows_in_worker``):
+    then the writing process, which all of them share, is what the pass waits
+    for, and the rows are made beside it. A source pulled alone waits for its
+    worker instead, and a worker that also made the rows made it slower (a
+    GitHub sync of 6,100 records 1.9-2.4 s → 2.6-2.7 s); an incremental pull
+    is too small to pay for the store's modules, which the worker imports on
+    its first such page (0.3-0.6 s; ``pmsync run``'s fork server has them).
     """
     if not page.records:
         return page
