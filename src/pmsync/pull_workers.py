@@ -205,12 +205,13 @@ class WorkerConnector(Connector):
         """
         if self._conn is None:
             self._start()
+        asked = ("pull", stream, cursor, full, full and self.rows_in_worker)
         try:
-            self._alive().send(("pull", stream, cursor, full, full and self.rows_in_worker))
+            self._alive().send(asked)
         except OSError:  # it died idle, after the last stream: nothing of this one is lost
             self._end()
             self._start()
-            self._alive().send(("pull", stream, cursor, full, full and self.rows_in_worker))
+            self._alive().send(asked)
         finished = False
         try:
             while True:

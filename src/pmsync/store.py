@@ -196,11 +196,21 @@ def _postgresql_options(url: URL) -> dict[str, str]:
     7.9-8.2 s, with the same result, and the analysis of 1,000,000 items the
     same (26.9 s from one read against 27.9 s; docs/benchmarks.md, section 1).
     """
-    given = url.query.get("options", "")
-    options = " ".join(given) if isinstance(given, tuple) else given
-    if re.search(r"(-c\s*|--)jit=", options):
+    options = _url_options(url)
+    if _sets(options, "jit"):
         return {}
     return {"options": f"{options} -c jit=off".strip()}
+
+
+def _url_options(url: URL) -> str:
+    """Return the URL's PostgreSQL ``options`` (the server settings it starts with)."""
+    given = url.query.get("options", "")
+    return " ".join(given) if isinstance(given, tuple) else given
+
+
+def _sets(options: str, setting: str) -> bool:
+    """Tell whether ``options`` set ``setting`` (``-c name=value`` or ``--name=value``)."""
+    return re.search(rf"(-c\s*|--){setting}=", options) is not None
 
 
 _LZ4 = (
@@ -212,9 +222,7 @@ _LZ4 = (
 
 def _wants_lz4(url: URL) -> bool:
     """Tell whether pmsync chooses the compression: unless the URL's ``options`` set it."""
-    given = url.query.get("options", "")
-    options = " ".join(given) if isinstance(given, tuple) else given
-    return not re.search(r"(-c\s*|--)default_toast_compression=", options)
+    return not _sets(_url_options(url), "default_toast_compression")
 
 
 PING_AFTER_IDLE_SECONDS = 10.0
