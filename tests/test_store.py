@@ -72,6 +72,52 @@ def write(store: Store, records: Sequence[Record], **page: Any) -> Any:
     return store.write_page("jira", "issues", Page(records, **page), None)
 
 
+def test_rows_a_pull_worker_made_are_stored_as_the_records_would_be(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker sends rows with their JSON as text only (``upsert.sorted_page``); written
+    by the store, or by an engine that serialises JSON itself, they store what the
+    records store: the same payload, the same hash."""
+    import pickle
+
+    from sqlalchemy import create_engine
+
+    import pmsync.upsert
+    from pmsync.upsert import sorted_page, write_records
+
+    raw = {"fields": {"summary": "<script>alert(1)</script>", "labels": ["a", "b"]}, "id": "7"}
+    records = [item(1, raw=raw), item(2)]
+    source = store.source_id("engine")
+    own = create_engine(store.engine.url.render_as_string(hide_password=False))
+    try:
+        with monkeypatch.context() as fresh, own.begin() as conn:
+            # statements compiled for this engine, with its own JSON serializer
+            fresh.setattr(pmsync.upsert, "_WRITERS", {})
+            fresh.setattr(pmsync.upsert, "_STAGED", {})
+            sent = pickle.loads(pickle.dumps(sorted_page(Page(records))))  # as across the pipe
+            counts = write_records(conn, source, "issues", sent.rows, None, None, T0)
+    finally:
+        own.dispose()
+    assert counts.created == 2
+    store.write_page("direct", "issues", Page(records), None)
+    sent = pickle.loads(pickle.dumps(sorted_page(Page(records))))
+    store.write_page("worker", "issues", sent, None)
+    wi = model.WorkItem
+    with store.session(readonly=True) as s:
+        stored = {
+            (name, external_id): (payload_hash, raw_value)
+            for name, external_id, payload_hash, raw_value in s.execute(
+                select(model.Source.name, wi.external_id, wi.payload_hash, wi.raw).join(
+                    model.Source, model.Source.id == wi.source_id
+                )
+            )
+        }
+    direct = {eid: v for (name, eid), v in stored.items() if name == "direct"}
+    assert direct["1"][1] == raw
+    for name in ("worker", "engine"):
+        assert {eid: v for (n, eid), v in stored.items() if n == name} == direct
+
+
 def test_writing_the_same_10000_items_twice_keeps_10000_rows(store: Store) -> None:
     items = [item(n) for n in range(10_000)]
     first = write(store, items)  # one big page: statements must chunk, not fail
