@@ -18,7 +18,8 @@ import signal
 import threading
 import tracemalloc
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from multiprocessing import Pipe
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from pmsync.pull_workers import (
 from pmsync.records import Page
 from pmsync.sandbox.faults import FaultPlan
 from pmsync.store import Store
-from pmsync.sync import StreamResult, sync_configured
+from pmsync.sync import StreamResult, SyncReport, sync_configured
 from pmsync.upsert import KINDS, DumpedJSON, SortedPage, _sort, sorted_page
 
 JIRA_SEARCH = ("/rest/api/2/search/jql", "/rest/api/3/search/jql")
@@ -145,7 +146,6 @@ def test_a_sync_in_worker_processes_stores_what_a_sync_in_threads_does(
     ):
         patch.setattr(pmsync.upsert, "_sort", counted)
         processes = world.sync(in_workers, full=True, pull_processes=True)
-    assert made_here == []  # the workers made the rows; this process only wrote them
     assert sorted(w.context.source_name for w in workers) == sorted(world.config.sources)
     stored = contents(in_workers)
     assert all(stored.values()), {k: len(v) for k, v in stored.items()}
@@ -159,12 +159,71 @@ def test_a_sync_in_worker_processes_stores_what_a_sync_in_threads_does(
     assert any(r.process in pids and r.name.startswith("urllib3") for r in caplog.records)
     assert all(w._process.exitcode == 0 for w in workers)  # closed, not killed
     # A source pulled alone: its worker is the bottleneck, so it leaves the rows to this process.
+    made_here.clear()
     alone = reference_store(tmp_path, "alone")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pmsync.upsert, "_sort", counted)
-        world.sync(alone, full=True, only=["github"], pull_processes=True)
-    assert len(made_here) > 100
+        report = world.sync(alone, full=True, only=["github"], pull_processes=True)
+    assert len(made_here) == read(report) > 100
     alone.close()
+
+
+def read(report: SyncReport) -> int:
+    """The records a sync's pages carried: each is made into a row once, here or in a worker."""
+    return sum(r.created + r.updated + r.unchanged for r in report.results)
+
+
+def test_while_other_sources_pull_their_workers_make_the_rows_of_a_whole_history(
+    tmp_path: Path, make_store: Callable[..., Store], workers: list[WorkerConnector]
+) -> None:
+    # Every request waits a little, and pages are small: the sources pull side by side for
+    # many pages, as in a new store's first sync.
+    slow = FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=0.02)
+    with SandboxWorld(tmp_path, projects=2, items=150, faults=slow) as world:
+        sources = world.read("sources.yaml")
+        sources["sources"]["jira"]["page_size"] = 10
+        sources["sources"]["github"]["per_page"] = 10
+        world.write("sources.yaml", sources)
+        world.reload()
+        store, reference = make_store(), reference_store(tmp_path, "reference")
+        world.sync(reference, only=["jira", "github"])
+        pages: list[tuple[str, bool]] = []  # (stream, its rows made by a worker)
+        write_page = Store.write_page
+
+        def spy(self: Store, source: str, stream: str, page: Page, run_id: int | None) -> Any:
+            if self is store and (page.records or isinstance(page, SortedPage)):
+                pages.append((f"{source}/{stream}", isinstance(page, SortedPage)))
+            return write_page(self, source, stream, page, run_id)
+
+        def as_the_daemon_does() -> None:
+            """Each source a job of its own, in a thread of its own, at the same time."""
+            with ThreadPoolExecutor(2) as pool:
+                jobs = [
+                    pool.submit(world.sync, store, only=[name], pull_processes=True)
+                    for name in ("jira", "github")
+                ]
+                for job in jobs:
+                    job.result()
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Store, "write_page", spy)
+            as_the_daemon_does()  # no --full: from no cursor, each stream's whole history
+            assert sorted(w.context.source_name for w in workers) == ["github", "jira"]
+            by_worker = [stream for stream, sorted_there in pages if sorted_there]
+            # The workers made the rows of most pages; this process of each stream's first.
+            assert len(by_worker) > len(pages) / 2
+            firsts = {stream: sorted_there for stream, sorted_there in reversed(pages)}
+            assert not any(firsts.values())
+            assert contents(store) == contents(reference)
+            # A month later the pulls start from cursors: the rows are made here, as a worker
+            # would make them slower than this process, which waits for it.
+            world.box.advance(timedelta(days=30))
+            world.sync(reference, only=["jira", "github"])
+            pages.clear()
+            as_the_daemon_does()
+            assert len(pages) > len(firsts)  # several pages for some streams
+            assert not any(sorted_there for _, sorted_there in pages)
+            assert contents(store) == contents(reference)
 
 
 def test_an_incremental_sync_in_workers_reads_only_what_changed(

@@ -4,10 +4,10 @@ A sync is two halves of about the same weight: the pull (HTTP and TLS,
 parsing JSON, mapping it to records) and the write (rows, hashes, the
 database). In one interpreter they share one core, however they are
 threaded. A ``WorkerConnector`` runs the connector in a worker process
-instead: the worker pulls and maps (and, in a full pull of several sources
-at once, makes the records into the store's rows: ``_sorted``), the pages
-come back pickled, and this process only writes them, while the worker
-already pulls the next one. A
+instead: the worker pulls and maps (and, while other sources pull at once,
+makes the records of a whole history into the store's rows: ``_makes_rows``),
+the pages come back pickled, and this process only writes them, while the
+worker already pulls the next one. A
 GitHub sync of 28,700 records took 5.7 s of streams in a thread and 3.6 s
 this way (docs/benchmarks.md, section 2).
 
@@ -83,6 +83,17 @@ PEAK = WorkerPeak()
 """Read by the benchmarks: what the pull workers of this process cost in memory."""
 _PEAK_LOCK = threading.Lock()
 
+_PULLING: Any = None
+"""How many streams this process's workers pull at this moment, in shared memory
+(``pulling()``).
+
+Every worker reads it (``_makes_rows``): while it is above one, this process
+writes for several sources at once and its own core is what they wait for.
+The daemon's per-source jobs and a ``pmsync sync`` of several sources count
+alike, and so does the tail of a pass, when one source is left.
+"""
+_PULLING_LOCK = threading.Lock()
+
 
 def send_message(conn: Connection, message: Any) -> None:
     """Send ``message`` with its large buffers (numpy arrays) beside the pickle, not in it.
@@ -150,12 +161,8 @@ class WorkerConnector(Connector):
         settings: ConnectorSettings,
         context: ConnectorContext,
         portable_context: ConnectorContext,
-        *,
-        rows_in_worker: bool = False,
     ) -> None:
         super().__init__(settings, context)
-        self.rows_in_worker = rows_in_worker
-        """Have the worker make a full pull's records into the store's rows (``_sorted``)."""
         self.streams = connector_class.streams  # type: ignore[misc]
         self.title = connector_class.title  # type: ignore[misc]
         self._name = context.source_name
@@ -175,7 +182,15 @@ class WorkerConnector(Connector):
             here, there = server.Pipe(duplex=True)
             process = server.Process(
                 target=_serve,
-                args=(there, connector_class, settings, portable_context, levels, environ),
+                args=(
+                    there,
+                    connector_class,
+                    settings,
+                    portable_context,
+                    levels,
+                    environ,
+                    pulling(),
+                ),
                 name=f"pmsync-pull-{self._name}",
                 daemon=True,
             )
@@ -205,7 +220,9 @@ class WorkerConnector(Connector):
         """
         if self._conn is None:
             self._start()
-        asked = ("pull", stream, cursor, full, full and self.rows_in_worker)
+        # From no cursor (a new store's first sync) as in a full pull, the stream's whole
+        # history comes: the pull where making the rows in the worker can pay (``_makes_rows``).
+        asked = ("pull", stream, cursor, full, full or cursor is None)
         try:
             self._alive().send(asked)
         except OSError:  # it died idle, after the last stream: nothing of this one is lost
@@ -213,6 +230,7 @@ class WorkerConnector(Connector):
             self._start()
             self._alive().send(asked)
         finished = False
+        _count_pulling(+1)
         try:
             while True:
                 kind, value, stats = self._receive()
@@ -226,6 +244,7 @@ class WorkerConnector(Connector):
                     finished = True
                     raise value
         finally:
+            _count_pulling(-1)
             if not finished:  # the engine stopped reading: the worker is mid-stream
                 self._end()
 
@@ -315,6 +334,23 @@ class WorkerConnector(Connector):
             process.join(5.0)
 
 
+def pulling() -> Any:
+    """Return the shared count of streams this process's workers pull (made on first use)."""
+    global _PULLING
+    with _PULLING_LOCK:
+        if _PULLING is None:
+            from multiprocessing.sharedctypes import RawValue
+
+            _PULLING = RawValue("i", 0)
+        return _PULLING
+
+
+def _count_pulling(change: int) -> None:
+    count = pulling()
+    with _PULLING_LOCK:
+        count.value += change
+
+
 def _levels(logger: logging.Logger) -> tuple[int, int]:
     """Return the levels the worker should log at: the root's and the source logger's."""
     return logging.getLogger().getEffectiveLevel(), logger.getEffectiveLevel()
@@ -349,8 +385,12 @@ def _serve(
     context: ConnectorContext,
     levels: tuple[int, int],
     environ: Mapping[str, str],
+    pulling: Any,
 ) -> None:
-    """Run in the worker: create the connector, then pull each stream asked for."""
+    """Run in the worker: create the connector, then pull each stream asked for.
+
+    ``pulling`` is the parent's ``pulling()``, the same shared memory.
+    """
     import resource
 
     from pmsync.processes import adopt_environment, settle_startup
@@ -385,14 +425,16 @@ def _serve(
     try:
         while True:
             try:
-                kind, stream, cursor, full, rows = conn.recv()
+                kind, stream, cursor, full, whole = conn.recv()
             except EOFError:  # the parent has gone
                 return
             if kind == "close":
                 break
             try:
-                for page in connector.pull(stream, cursor, full=full):
-                    send(("page", _sorted(page) if rows else page, counters()))
+                for sent, page in enumerate(connector.pull(stream, cursor, full=full)):
+                    if _makes_rows(whole, sent, pulling.value):
+                        page = _sorted(page)
+                    send(("page", page, counters()))
             except Exception as err:
                 send(("error", _portable_error(err), counters()))
             else:
@@ -405,17 +447,25 @@ def _serve(
     send(("closed", (peak, start_rss), counters()))
 
 
-def _sorted(page: Page) -> Page:
-    """Return ``page`` with its records made into the store's rows (``upsert.sorted_page``).
+def _makes_rows(whole: bool, sent: int, pulling: int) -> bool:
+    """Tell whether the worker makes this page's records into the store's rows.
 
-    Asked for a full pull while other sources pull at once (``rows_in_worker``):
-    then the writing process, which all of them share, is what the pass waits
-    for, and the rows are made beside it. A source pulled alone waits for its
-    worker instead, and a worker that also made the rows made it slower (a
-    GitHub sync of 6,100 records 1.9-2.4 s → 2.6-2.7 s); an incremental pull
-    is too small to pay for the store's modules, which the worker imports on
-    its first such page (0.3-0.6 s; ``pmsync run``'s fork server has them).
+    Only while other sources pull at once (``pulling`` above one): then the
+    writing process, which all of them share, is what the pass waits for, and
+    the rows are made beside it. A source pulled alone waits for its worker
+    instead, and a worker that also made the rows made it slower (a GitHub
+    sync of 6,100 records 1.9-2.4 s → 2.6-2.7 s). Only in a stream's whole
+    history (``whole``: a full pull, or one from no cursor) and from its second
+    page on: a smaller pull does not pay for the store's modules, which the
+    worker imports on its first such page (0.3-0.6 s; the day-later sync took
+    3.8 s instead of 2.1-2.5 s when every pull made its rows here). The first
+    page's wait also lets the other sources' workers start and be counted.
     """
+    return whole and sent > 0 and pulling > 1
+
+
+def _sorted(page: Page) -> Page:
+    """Return ``page`` with its records made into the store's rows (``upsert.sorted_page``)."""
     if not page.records:
         return page
     from pmsync.upsert import sorted_page

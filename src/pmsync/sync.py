@@ -196,14 +196,11 @@ def make_connector(
     context: ConnectorContext,
     *,
     in_worker: bool = False,
-    rows_in_worker: bool = False,
 ) -> Connector:
     """Instantiate the connector of a validated source, in a worker process if asked.
 
     A source stays in this process where its context cannot cross to a worker
     (a clock or a sleep that is not a plain function, as tests pass).
-    ``rows_in_worker``: the worker makes a full pull's records into rows
-    (``pmsync.pull_workers.WorkerConnector``), for a pass of several sources.
     """
     if source.connector is None or source.settings is None:
         raise SourceError(f"source {source.name}: connector {source.type!r} is not installed")
@@ -216,9 +213,7 @@ def make_connector(
             log.debug("source %s pulls in this process: its context cannot be pickled", source.name)
         else:
             try:
-                return WorkerConnector(
-                    source.connector, settings, context, sendable, rows_in_worker=rows_in_worker
-                )
+                return WorkerConnector(source.connector, settings, context, sendable)
             except WorkersUnavailable as err:
                 log.warning(
                     "source %s pulls in this process: no worker process (%s)", source.name, err
@@ -380,8 +375,6 @@ def run_sync(
             stop=stop,
             on_page=on_page,
             in_worker=pull_processes,
-            # several sources write from one process: it, not a worker, is the bottleneck
-            rows_in_worker=concurrent and len(chosen) > 1,
         )
 
     report = SyncReport()
@@ -405,14 +398,11 @@ def _sync_source(
     stop: threading.Event | None,
     on_page: PageCallback | None,
     in_worker: bool = False,
-    rows_in_worker: bool = False,
 ) -> list[StreamResult]:
     """Pull every stream of one source; an authentication failure ends its streams."""
     name = context.source_name
     try:
-        connector = make_connector(
-            source, context, in_worker=in_worker, rows_in_worker=rows_in_worker
-        )
+        connector = make_connector(source, context, in_worker=in_worker)
     except Exception as err:
         log.warning("source %s cannot start: %s", name, err)
         return [StreamResult(source=name, stream="*", status="failed", error=str(err))]
