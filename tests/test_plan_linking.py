@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Column, Integer, String, func, select
 from typer.testing import CliRunner
 from worlds import SandboxWorld
 
@@ -26,6 +26,7 @@ from pmsync import model, records
 from pmsync.cli import app
 from pmsync.plan import refresh_plan
 from pmsync.plan.refresh import PlanRefresh
+from pmsync.plan.sql import Scratch
 from pmsync.store import Store
 from pmsync.sync import run_sync
 
@@ -381,3 +382,17 @@ def test_plan_refresh_on_the_command_line_says_what_it_placed(
     table = runner.invoke(app, base, env=env)
     assert table.exit_code == 0, table.output
     assert "items placed" in table.output and "nothing to change" in table.output
+
+
+def test_texts_reach_the_refresh_scratch_tables_as_they_were_typed(store: Store) -> None:
+    # Labels and container names go through scratch tables (PostgreSQL copies them in):
+    # COPY's own markers and separators must come back as text, not as structure.
+    texts = ["tab\there", "new\nline", "back\\slash", "\\N", "quote'\"", "<script>", "ünï ✓", ""]
+    texts.append(None)  # type: ignore[arg-type]
+    with store.transaction() as conn:
+        scratch = Scratch(conn)
+        table = scratch.table("pmsync_texts", Column("n", Integer), Column("value", String))
+        assert scratch.fill(table, [{"n": n, "value": v} for n, v in enumerate(texts)]) == 9
+        back = {n: v for n, v in conn.execute(select(table.c.n, table.c.value))}
+        scratch.close()
+    assert back == dict(enumerate(texts))

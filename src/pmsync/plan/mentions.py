@@ -36,7 +36,6 @@ from sqlalchemy import (
     and_,
     delete,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -46,8 +45,8 @@ from sqlalchemy import (
 
 from pmsync import model
 from pmsync.config import Config
-from pmsync.plan.sql import Scratch
-from pmsync.upsert import MAX_PARAMS, among, chunked
+from pmsync.plan.sql import Scratch, insert_many
+from pmsync.upsert import among
 
 DEFAULT_KEY_PATTERNS = (r"\b[A-Z][A-Z0-9]+-\d+\b",)
 DEFAULT_ISSUE_REF_PATTERN = (
@@ -215,21 +214,21 @@ def _scan(
             .where(among(dialect, table.c.id, "ids", ids))
             .values(link_fingerprint=stamp)
         )
-        for chunk in chunked(found, MAX_PARAMS // 6):
-            conn.execute(
-                insert(links),
-                [
-                    {
-                        "from_kind": kind,
-                        "from_id": record_id,
-                        "source_id": sid,
-                        "key": key,
-                        "key_kind": key_kind,
-                        "relation": relation,
-                    }
-                    for record_id, key_kind, key, relation in chunk
-                ],
-            )
+        insert_many(
+            conn,
+            links,
+            [
+                {
+                    "from_kind": kind,
+                    "from_id": record_id,
+                    "source_id": sid,
+                    "key": key,
+                    "key_kind": key_kind,
+                    "relation": relation,
+                }
+                for record_id, key_kind, key, relation in found
+            ],
+        )
         scanned, written = scanned + len(ids), written + len(found)
 
 
