@@ -336,19 +336,22 @@ class WorkerConnector(Connector):
 
 def pulling() -> Any:
     """Return the shared count of streams this process's workers pull (made on first use)."""
-    global _PULLING
     with _PULLING_LOCK:
-        if _PULLING is None:
-            from multiprocessing.sharedctypes import RawValue
+        return _pulling()
 
-            _PULLING = RawValue("i", 0)
-        return _PULLING
+
+def _pulling() -> Any:
+    global _PULLING
+    if _PULLING is None:
+        from multiprocessing.sharedctypes import RawValue
+
+        _PULLING = RawValue("i", 0)
+    return _PULLING
 
 
 def _count_pulling(change: int) -> None:
-    count = pulling()
     with _PULLING_LOCK:
-        count.value += change
+        _pulling().value += change
 
 
 def _levels(logger: logging.Logger) -> tuple[int, int]:

@@ -228,6 +228,9 @@ def _wants_lz4(url: URL) -> bool:
 PING_AFTER_IDLE_SECONDS = 10.0
 """PostgreSQL: a pooled connection idle this long is pinged before it is handed out."""
 
+_IDLE_SINCE = "pmsync_idle_since"
+"""The key of ``time.monotonic()`` at a pooled connection's last checkin, in its record's info."""
+
 
 def _prepare_postgresql(engine: Engine, *, lz4: bool) -> None:
     """PostgreSQL: check idle connections before use; compress with lz4 where it can.
@@ -276,9 +279,6 @@ def _prepare_postgresql(engine: Engine, *, lz4: bool) -> None:
             engine.dialect.do_ping(dbapi_connection)
         except Exception as err:  # whatever the driver raises for a dead connection
             raise DisconnectionError(f"pooled connection did not answer: {err}") from err
-
-
-_IDLE_SINCE = "pmsync_idle_since"
 
 
 def _snapshot(cls: type[_T], row: object, **given: Any) -> _T:

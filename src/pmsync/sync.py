@@ -192,10 +192,7 @@ in a circular import and fail with Python's "deadlock detected"."""
 
 
 def make_connector(
-    source: Source,
-    context: ConnectorContext,
-    *,
-    in_worker: bool = False,
+    source: Source, context: ConnectorContext, *, in_worker: bool = False
 ) -> Connector:
     """Instantiate the connector of a validated source, in a worker process if asked.
 
