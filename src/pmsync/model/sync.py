@@ -132,7 +132,7 @@ class WorkItem(RecordColumns, Base):
     __tablename__ = "work_item"
     __table_args__ = _record_args(
         Index(None, "source_id", "container"),
-        Index(None, "source_id", "key"),
+        Index(None, "source_id", "key", "deleted_at"),  # links resolve from the index alone
         Index(None, "project_id", "source_id", "deleted_at"),
         Index(None, "source_id", "parent_key", "link_state"),
         Index(
