@@ -132,6 +132,22 @@ def write(store: Store, *written: records.Record) -> None:
     store.write_page("jira", "issues", records.Page(list(written)), None)
 
 
+def commit_naming(world: SandboxWorld, store: Store, sha: str, message: str) -> records.Commit:
+    """Write a commit of the CRM repository with ``message`` (its sha ``sha`` repeated)."""
+    repository = world.repository("CRM").full_name
+    at = stored_item(store, "CRM-6").updated_at
+    commit = records.Commit(
+        external_id=f"{repository}@{sha * 40}",
+        sha=sha * 40,
+        repository=repository,
+        message=message,
+        authored_at=at,
+        committed_at=at,
+    )
+    store.write_page("github", "commits", records.Page([commit]), None)
+    return commit
+
+
 @pytest.fixture
 def synced(world: SandboxWorld, make_store: Callable[..., Store]) -> Store:
     store = make_store()
@@ -276,17 +292,7 @@ def test_a_commit_naming_an_issue_follows_the_issue_as_it_comes_moves_and_goes(
     world: SandboxWorld, synced: Store
 ) -> None:
     story = stored_item(synced, "CRM-6")
-    repository = world.repository("CRM").full_name
-    at = story.updated_at
-    commit = records.Commit(
-        external_id=f"{repository}@{'c' * 40}",
-        sha="c" * 40,
-        repository=repository,
-        message="CRM-904: the export keeps the customer's time zone",
-        authored_at=at,
-        committed_at=at,
-    )
-    synced.write_page("github", "commits", records.Page([commit]), None)
+    commit = commit_naming(world, synced, "c", "CRM-904: the export keeps the customer's time zone")
     refreshed(world, synced)
     named = (commit.external_id, "CRM-904")
     assert links(synced)[named] is None  # not synced yet
@@ -305,6 +311,59 @@ def test_a_commit_naming_an_issue_follows_the_issue_as_it_comes_moves_and_goes(
     write(synced, records.Deletion(issue.external_id, record_kind="work_item"))
     assert refreshed(world, synced).mention_links_resolved == 1
     assert links(synced)[named] is None
+
+
+def test_a_commit_a_sync_rewrites_while_a_refresh_scans_it_is_scanned_again_by_the_next(
+    world: SandboxWorld,
+    synced: Store,
+    make_store: Callable[..., Store],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refresh reads a commit's message, a sync rewrites it, the refresh writes its links.
+
+    On SQLite the sync waits for the refresh. On PostgreSQL it does not (the
+    refresh holds no commit), and the refresh writes links of the message it
+    read: the commit must keep the fingerprint of that message, not take the
+    new one's, so that the next refresh reads it again.
+    """
+    commit = commit_naming(world, synced, "d", "CRM-6: the export keeps the customer's time zone")
+    import pmsync.plan.mentions as mentions
+
+    read, go = threading.Event(), threading.Event()
+    writing = mentions._write_batch
+
+    def paused(conn: Any, batch: Any) -> None:  # its texts are read, its links not yet written
+        read.set()
+        assert go.wait(timeout=60)
+        writing(conn, batch)
+
+    monkeypatch.setattr(mentions, "_write_batch", paused)
+    done: list[PlanRefresh] = []
+    refresh = threading.Thread(
+        target=lambda: done.append(refresh_plan(synced, world.config, world.box.clock.now))
+    )
+    refresh.start()
+    assert read.wait(timeout=60)
+    reworded = dataclasses.replace(commit, message="CRM-12: keep the time zone, per the epic")
+    other = make_store()  # another process's store, as a daemon and `pmsync sync` have
+    sync = threading.Thread(
+        target=other.write_page, args=("github", "commits", records.Page([reworded]), None)
+    )
+    sync.start()
+    sync.join(timeout=0.5)
+    postgres = synced.engine.dialect.name == "postgresql"
+    assert sync.is_alive() is not postgres  # SQLite: it waits for the refresh
+    go.set()
+    refresh.join(timeout=60)
+    sync.join(timeout=60)
+    assert done and not refresh.is_alive() and not sync.is_alive()
+    monkeypatch.setattr(mentions, "_write_batch", writing)
+
+    named = {key: item for (c, key), item in links(synced).items() if c == commit.external_id}
+    assert named == {"CRM-6": "CRM-6"}  # what the refresh read
+    assert refreshed(world, synced).records_scanned == 1
+    named = {key: item for (c, key), item in links(synced).items() if c == commit.external_id}
+    assert named == {"CRM-12": "CRM-12"}
 
 
 def test_an_edited_project_file_places_every_item_again(

@@ -9,6 +9,7 @@ are in ``test_plan_e2e.py``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -563,6 +564,57 @@ def test_commits_and_pull_requests_are_linked_to_the_items_they_name(
     again = refresh_plan(store, cfg, clock())
     assert ("commit", "PAY-99", "mentions", "PAY-99") in links()
     assert again.records_scanned == 0 and again.mention_links_resolved == 1
+
+
+def test_an_in_memory_store_links_commits_though_no_other_connection_sees_it(
+    tmp_path: Path,
+) -> None:
+    """A ``sqlite://`` store lives in its one connection: the refresh scans texts on it,
+    not in a thread beside it (which would open an empty database)."""
+    store = Store.open("sqlite://", var_dir=tmp_path / "var")
+    store.upgrade()
+    write(store, "jira", [issue("PAY-12")])
+    write(store, "github", [Commit("acme/pay@a1", "a1", "acme/pay", "PAY-12: tidy it", T0, T0)])
+    done = refresh_plan(store, config(tmp_path, project()), clock())
+    assert (done.records_scanned, done.mention_links_written, done.mention_links_resolved) == (
+        1,
+        1,
+        1,
+    )
+
+
+@pytest.mark.parametrize("fails", ["placing", "scanning"])
+def test_a_refresh_that_fails_beside_its_scan_writes_nothing_and_leaves_no_thread(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: str
+) -> None:
+    """Texts are scanned in a thread while items are placed: a failure on either side
+    ends the refresh with that error, undone, and the thread stopped."""
+    import pmsync.plan.refresh
+    from pmsync.plan import mentions
+
+    monkeypatch.setattr(mentions, "SCAN_BATCH", 1)  # three batches, one held ahead:
+    monkeypatch.setattr(mentions, "AHEAD_BATCHES", 1)  # the thread waits to hand them over
+    write(store, "jira", [issue("PAY-12")])
+    messages = ["PAY-12: tidy", "PAY-12: test", "PAY-12: ship"]
+    write(
+        store,
+        "github",
+        [Commit(f"c{i}", f"c{i}", "acme/pay", m, T0, T0) for i, m in enumerate(messages)],
+    )
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{fails} broke")
+
+    if fails == "placing":
+        monkeypatch.setattr(pmsync.plan.refresh, "link_items", broken)
+    else:
+        monkeypatch.setattr(mentions.KeyFinder, "find", broken)
+    with pytest.raises(RuntimeError, match=f"{fails} broke"):
+        refresh_plan(store, config(tmp_path, project()), clock())
+    assert not [t for t in threading.enumerate() if t.name == "pmsync-mentions"]
+    with store.session(readonly=True) as s:
+        assert s.scalars(select(model.Project.key)).all() == []  # undone
+        assert s.scalars(select(model.WorkItemLink.key)).all() == []
 
 
 def test_a_baseline_then_moved_dates_show_the_variance_and_unapproved_changes(

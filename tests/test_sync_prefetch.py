@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from pmsync.ahead import Ahead
 from pmsync.records import Page
-from pmsync.sync import _Prefetch
 
 
 def numbered(count: int, fail_after: int | None = None) -> Iterator[Page]:
@@ -24,7 +24,7 @@ def numbered(count: int, fail_after: int | None = None) -> Iterator[Page]:
 
 
 def test_pages_come_out_in_the_order_the_connector_made_them() -> None:
-    pages = _Prefetch(numbered(50))
+    pages = Ahead(numbered(50))
     assert [p.cursor["page"] for p in pages if p.cursor] == list(range(50))
     pages.close(timeout=5)
 
@@ -32,7 +32,7 @@ def test_pages_come_out_in_the_order_the_connector_made_them() -> None:
 def test_an_error_comes_after_the_pages_fetched_before_it() -> None:
     seen: list[int] = []
     with pytest.raises(RuntimeError, match="failed at page 3"):
-        for page in _Prefetch(numbered(10, fail_after=3)):
+        for page in Ahead(numbered(10, fail_after=3)):
             assert page.cursor is not None
             seen.append(page.cursor["page"])
     assert seen == [0, 1, 2]
@@ -50,7 +50,7 @@ def test_stopping_early_closes_the_connector_in_its_own_thread() -> None:
         finally:
             closed.set()
 
-    pages = _Prefetch(endless(), depth=2)
+    pages = Ahead(endless(), depth=2)
     for page in pages:
         if page.cursor and page.cursor["page"] == 5:
             break

@@ -148,6 +148,14 @@ class QuarantineEntry:
     times: int
 
 
+def in_memory(url: URL) -> bool:
+    """Tell whether ``url`` is an SQLite database in memory: one connection's own, which
+    no other connection, thread or process can open."""
+    if url.get_backend_name() != "sqlite":
+        return False
+    return (url.database or "") in ("", ":memory:") or "mode=memory" in str(url)
+
+
 def redact(url: str) -> str:
     """Return ``url`` with any password replaced by ``***``."""
     try:

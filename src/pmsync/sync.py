@@ -22,15 +22,15 @@ only: "failing" once, "recovered" once.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from pmsync.ahead import Ahead
 from pmsync.connectors import Clock, Connector, ConnectorContext, RequestStats, utc_now
 from pmsync.errors import AuthenticationError, SourceError, TransientSourceError
 from pmsync.processes import give_back_memory
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from pmsync.config import Config
     from pmsync.config.sources import Source
     from pmsync.connectors import ConnectorSettings
-    from pmsync.records import Page
     from pmsync.store import RunInfo, RunStatus, Store
 
 log = logging.getLogger("pmsync.sync")
@@ -123,66 +122,14 @@ class SyncReport:
 PageCallback = Callable[[StreamResult], None]
 
 PREFETCH_PAGES = 2
-"""Pages a connector may run ahead of the store (each page's cursor is still stored
-only with that page's records, so a crash or a stop resumes exactly as before);
-0 runs the connector in the engine's own thread, one page at a time."""
+"""Pages a connector may run ahead of the store, in a thread of its own (``Ahead``).
 
-
-class _Prefetch:
-    """Run a connector's pages in a thread of their own, a few pages ahead of the store.
-
-    Without it a sync alternates: wait for the source, then write, then wait
-    again, so its time is the sum of both. With it the next page is fetched
-    (and parsed and mapped) while the store writes this one: the waits overlap.
-    The whole generator runs in the one fetching thread; errors come out of
-    ``__iter__`` after the pages fetched before them, as they would without it.
-    """
-
-    _PAGE, _ERROR, _END = range(3)
-
-    def __init__(self, pages: Iterator[Page], depth: int = PREFETCH_PAGES) -> None:
-        self._pages = pages
-        self._queue: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._fetch, name="pmsync-fetch", daemon=True)
-        self._thread.start()
-
-    def _fetch(self) -> None:
-        try:
-            for page in self._pages:
-                if not self._put((self._PAGE, page)):
-                    return
-            self._put((self._END, None))
-        except Exception as err:
-            self._put((self._ERROR, err))
-        finally:
-            close = getattr(self._pages, "close", None)
-            if callable(close):
-                close()
-
-    def _put(self, item: tuple[int, Any]) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def __iter__(self) -> Iterator[Page]:
-        while True:
-            kind, value = self._queue.get()
-            if kind == self._PAGE:
-                yield value
-            elif kind == self._ERROR:
-                raise value
-            else:
-                return
-
-    def close(self, timeout: float) -> None:
-        """Stop fetching and wait (at most ``timeout`` seconds) for the thread to end."""
-        self._stop.set()
-        self._thread.join(timeout)
+Without it a sync alternates: wait for the source, then write, then wait
+again, so its time is the sum of both; with it the next page is fetched (and
+parsed and mapped) while the store writes this one. Each page's cursor is
+still stored only with that page's records, so a crash or a stop resumes
+exactly as before; 0 runs the connector in the engine's own thread, one page
+at a time."""
 
 
 _CREATING = threading.Lock()
@@ -247,7 +194,7 @@ def sync_stream(
     cursor = None if full else store.get_cursor(source.name, stream)
     pulled = connector.pull(stream, cursor, full=full)
     ahead = PREFETCH_PAGES > 0 and not getattr(connector, "runs_ahead", False)
-    pages = _Prefetch(pulled, PREFETCH_PAGES) if ahead else None
+    pages = Ahead(pulled, PREFETCH_PAGES, "pmsync-fetch") if ahead else None
     try:
         for page in pages if pages is not None else pulled:
             if page.skipped is not None:

@@ -27,7 +27,7 @@ from pmsync.daemon.leases import Leases
 from pmsync.daemon.logs import Scrubbed, configure_logging, secret_values, set_level
 from pmsync.daemon.presence import AnotherDaemonRunning, Presence, SqliteGuard
 from pmsync.errors import DatabaseUnreachable, PmsyncError
-from pmsync.store import Store
+from pmsync.store import Store, in_memory
 
 if TYPE_CHECKING:
     from pmsync.daemon.runner import Daemon
@@ -149,10 +149,10 @@ class Lifecycle:
                 d.stopping.wait(2.0)
 
     def _guard_sqlite(self) -> None:
-        database = self.store.engine.url.database
-        if not database or database == ":memory:":
+        url = self.store.engine.url
+        if in_memory(url) or not url.database:
             return
-        self.guard = SqliteGuard(Path(database))
+        self.guard = SqliteGuard(Path(url.database))
         try:
             self.guard.acquire(self.store)
         except AnotherDaemonRunning:

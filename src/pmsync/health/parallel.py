@@ -44,7 +44,7 @@ from pmsync.config import Config
 from pmsync.health.history import StatusRows, read_status_changes
 from pmsync.metrics import MetricInputError, ProjectHealth, ProjectInputs, project_health
 from pmsync.processes import worker_pool
-from pmsync.store import Store
+from pmsync.store import Store, in_memory
 
 if TYPE_CHECKING:
     from pmsync.rules.items import ItemsRead
@@ -177,10 +177,8 @@ def reads_beside(store: Store, keys: Sequence[str]) -> Iterator[ReadsBeside]:
 def _shared_url(store: Store) -> str | None:
     """Return the store's URL if another process can open the same database, else None."""
     url = store.engine.url
-    if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if database in ("", ":memory:") or "mode=memory" in str(url):
-            return None
+    if in_memory(url):
+        return None
     return url.render_as_string(hide_password=False)  # handed to the worker, never shown
 
 

@@ -18,19 +18,23 @@ every item; see ``pmsync.plan.linking``).
 Scanning is incremental: each record keeps the fingerprint (its payload hash,
 the patterns and the known Jira projects) it was last scanned with, and only
 records whose fingerprint differs are read again; the rest is set-based SQL.
+The refresh reads and scans them in a thread (``scan_beside``) while it
+places the work items, and stamps each record with the hash it read, so a
+record rewritten in between is read again by the next refresh.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     Column,
     Connection,
+    Engine,
     Integer,
     Table,
     and_,
@@ -44,6 +48,7 @@ from sqlalchemy import (
 )
 
 from pmsync import model
+from pmsync.ahead import Ahead
 from pmsync.config import Config
 from pmsync.plan.sql import Scratch, insert_many
 from pmsync.upsert import among
@@ -129,24 +134,20 @@ def _jira_sources(config: Config, sources: Mapping[str, int]) -> list[int]:
 
 
 def link_mentions(
-    conn: Connection, config: Config, placed: Collection[int] | None = None
+    conn: Connection,
+    config: Config,
+    placed: Collection[int] | None = None,
+    scanned: Iterable[ScanBatch] | None = None,
 ) -> MentionLinks:
     """Scan new or changed commits and pull requests for keys; resolve the links.
 
     ``placed``: the work items the plan refresh placed again (what a sync wrote);
     only links that are unresolved, or point at or name one of them, can have
-    moved. None resolves every link.
+    moved. None resolves every link. ``scanned``: the batches ``scan_beside``
+    read beside the refresh; None reads them here, on ``conn``.
     """
-    sources = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
-    names = {v: k for k, v in sources.items()}
-    jira = _jira_sources(config, sources)
-    wi = model.table_of(model.WorkItem)
-    projects: set[str] = set(
-        conn.scalars(select(wi.c.container).where(wi.c.source_id.in_(jira)).distinct())
-    )
     links = model.table_of(model.WorkItemLink)
-    scanned = written = 0
-    for kind, cls, texts in _KINDS:
+    for kind, cls, _texts in _KINDS:
         table = model.table_of(cls)
         conn.execute(
             delete(links).where(
@@ -154,13 +155,14 @@ def link_mentions(
                 links.c.from_id.in_(select(table.c.id).where(table.c.deleted_at.isnot(None))),
             )
         )
-        source_ids: list[int] = list(conn.scalars(select(table.c.source_id).distinct()))
-        for sid in source_ids:
-            source = config.sources.get(names.get(sid, ""))
-            finder = KeyFinder.for_settings(source.settings if source else None, projects)
-            n, w = _scan(conn, table, kind, texts, sid, finder)
-            scanned, written = scanned + n, written + w
-    return MentionLinks(scanned, written, _resolve(conn, jira, placed))
+    scanned_records = written = 0
+    for batch in scan_batches(conn, config) if scanned is None else scanned:
+        _write_batch(conn, batch)
+        scanned_records, written = scanned_records + len(batch.ids), written + len(batch.found)
+    sources = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
+    return MentionLinks(
+        scanned_records, written, _resolve(conn, _jira_sources(config, sources), placed)
+    )
 
 
 SCAN_BATCH = 10_000
@@ -169,18 +171,55 @@ commits, and holding all their messages at once made the refresh the sync's peak
 of memory."""
 
 
+@dataclass(frozen=True, slots=True)
+class ScanBatch:
+    """Up to ``SCAN_BATCH`` records of one kind and source, scanned: what to write for them."""
+
+    kind: str
+    table: Table
+    source_id: int
+    fingerprint: str
+    ids: list[int]
+    hashes: list[str]
+    """Each record's payload hash as it was read (the fingerprint is stamped only on it)."""
+    found: list[tuple[int, str, str, str]]
+    """(record id, key kind, key, relation) for each key found."""
+
+
+def scan_batches(conn: Connection, config: Config) -> Iterator[ScanBatch]:
+    """Read the commits and pull requests whose fingerprint differs, and find their keys.
+
+    Reads only: the batches are written by ``_write_batch``, on this connection or
+    another one. By id, so no record comes twice whether or not a batch was
+    written before the next is read.
+    """
+    sources = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
+    names = {v: k for k, v in sources.items()}
+    wi = model.table_of(model.WorkItem)
+    jira = _jira_sources(config, sources)
+    projects: set[str] = set(
+        conn.scalars(select(wi.c.container).where(wi.c.source_id.in_(jira)).distinct())
+    )
+    for kind, cls, texts in _KINDS:
+        table = model.table_of(cls)
+        source_ids: list[int] = list(conn.scalars(select(table.c.source_id).distinct()))
+        for sid in source_ids:
+            source = config.sources.get(names.get(sid, ""))
+            finder = KeyFinder.for_settings(source.settings if source else None, projects)
+            yield from _scan(conn, table, kind, texts, sid, finder)
+
+
 def _scan(
     conn: Connection, table: Table, kind: str, texts: tuple[str, ...], sid: int, finder: KeyFinder
-) -> tuple[int, int]:
+) -> Iterator[ScanBatch]:
     """Scan the records of one source whose fingerprint differs, ``SCAN_BATCH`` at a time."""
-    stamp = table.c.payload_hash + literal(":" + finder.fingerprint)
-    links = model.table_of(model.WorkItemLink)
-    dialect = conn.dialect.name
-    scanned = written = 0
+    fingerprint = finder.fingerprint
+    stamp = table.c.payload_hash + literal(":" + fingerprint)
+    columns = (table.c.id, table.c.payload_hash, table.c.repository, *(table.c[t] for t in texts))
     after = -1
-    while True:  # by id: each batch is stamped before the next is read, so none comes twice
+    while True:
         rows = conn.execute(
-            select(table.c.id, table.c.repository, *(table.c[t] for t in texts))
+            select(*columns)
             .where(
                 table.c.source_id == sid,
                 table.c.deleted_at.is_(None),
@@ -193,43 +232,83 @@ def _scan(
         # Each row's texts are dropped once scanned: the batch's messages and bodies are
         # never all held at once, only its ids and the keys found.
         ids: list[int] = []
+        hashes: list[str] = []
         found: list[tuple[int, str, str, str]] = []
         for row in rows:
             record_id: int = row[0]
             ids.append(record_id)
+            hashes.append(row[1])
             found.extend(
                 (record_id, key_kind, key, relation)
-                for (key_kind, key), relation in finder.find(row[1], *row[2:]).items()
+                for (key_kind, key), relation in finder.find(row[2], *row[3:]).items()
             )
         if not ids:
-            return scanned, written
+            return
         after = ids[-1]
-        conn.execute(
-            delete(links).where(
-                links.c.from_kind == kind, among(dialect, links.c.from_id, "ids", ids)
-            )
+        yield ScanBatch(kind, table, sid, fingerprint, ids, hashes, found)
+
+
+AHEAD_BATCHES = 4
+"""Batches ``scan_beside`` may hold scanned before the refresh writes them: its
+memory is their keys, not their texts."""
+
+
+def scan_beside(engine: Engine, config: Config) -> Ahead[ScanBatch]:
+    """Read and scan commits and pull requests in a thread, while the refresh places items.
+
+    Placing items is SQL that runs with the interpreter free, and scanning texts
+    for keys is Python: side by side, the scan costs the refresh little of its
+    time (docs/plan.md, "Speed"). The thread reads through a connection of its
+    own, opened after the refresh's transaction began: on SQLite that holds the
+    write lock, so the thread reads what the refresh would have read; on
+    PostgreSQL a sync may rewrite a record in between, and ``_write_batch``
+    stamps only what was read. Close it on every path (a context manager).
+    """
+
+    def batches() -> Iterator[ScanBatch]:
+        with engine.connect() as conn:
+            yield from scan_batches(conn, config)
+
+    return Ahead(batches(), AHEAD_BATCHES, "pmsync-mentions")
+
+
+def _write_batch(conn: Connection, batch: ScanBatch) -> None:
+    """Replace the batch's records' links with the keys found, and stamp their fingerprint.
+
+    The stamp goes only on a record whose payload hash is still one the batch
+    read: a record that a sync rewrote since it was read (PostgreSQL, another
+    source's job) keeps its old fingerprint and is read again by the next refresh.
+    """
+    links = model.table_of(model.WorkItemLink)
+    table, dialect = batch.table, conn.dialect.name
+    conn.execute(
+        delete(links).where(
+            links.c.from_kind == batch.kind, among(dialect, links.c.from_id, "ids", batch.ids)
         )
-        conn.execute(
-            update(table)
-            .where(among(dialect, table.c.id, "ids", ids))
-            .values(link_fingerprint=stamp)
+    )
+    conn.execute(
+        update(table)
+        .where(
+            among(dialect, table.c.id, "ids", batch.ids),
+            among(dialect, table.c.payload_hash, "hashes", batch.hashes),
         )
-        insert_many(
-            conn,
-            links,
-            [
-                {
-                    "from_kind": kind,
-                    "from_id": record_id,
-                    "source_id": sid,
-                    "key": key,
-                    "key_kind": key_kind,
-                    "relation": relation,
-                }
-                for record_id, key_kind, key, relation in found
-            ],
-        )
-        scanned, written = scanned + len(ids), written + len(found)
+        .values(link_fingerprint=table.c.payload_hash + literal(":" + batch.fingerprint))
+    )
+    insert_many(
+        conn,
+        links,
+        [
+            {
+                "from_kind": batch.kind,
+                "from_id": record_id,
+                "source_id": batch.source_id,
+                "key": key,
+                "key_kind": key_kind,
+                "relation": relation,
+            }
+            for record_id, key_kind, key, relation in batch.found
+        ],
+    )
 
 
 def _resolve(conn: Connection, jira: list[int], placed: Collection[int] | None) -> int:

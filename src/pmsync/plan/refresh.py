@@ -7,7 +7,8 @@ One entry point for the daemon and the CLI. In one transaction it:
    only the tools know, and sets the tools' dates;
 3. links every work item to its milestones, project and deliverable;
 4. measures each milestone's scope (items, points);
-5. links commits and pull requests to the work items they name;
+5. links commits and pull requests to the work items they name (their texts
+   read and scanned in a thread while 3 runs: ``mentions.scan_beside``);
 6. refreshes the risk register;
 7. writes the plan changes it saw (dates, budgets, deliverable plans, scope).
 
@@ -19,7 +20,8 @@ SQLite writers already do.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,11 +33,11 @@ from pmsync.config import Config
 from pmsync.plan.apply import apply_config, update_by_id
 from pmsync.plan.changes import ChangeLog
 from pmsync.plan.linking import ItemLinks, link_items
-from pmsync.plan.mentions import link_mentions
+from pmsync.plan.mentions import ScanBatch, link_mentions, scan_beside
 from pmsync.plan.milestones import link_milestones
 from pmsync.plan.progress import milestone_scope
 from pmsync.plan.risks import sync_risks
-from pmsync.store import ANALYSE_AFTER_ROWS, Store
+from pmsync.store import ANALYSE_AFTER_ROWS, Store, in_memory
 
 _PG_REFRESH_LOCK = 0x706D706C  # "pmpl", with the schema: SQLite writers already take turns
 
@@ -117,13 +119,14 @@ def refresh_plan(
             )
             # Grouping a few million candidates spills to disk with the default 4 MB.
             conn.execute(text("SET LOCAL work_mem = '128MB'"))
-        plan = apply_config(conn, config, moment, log)
-        milestones = link_milestones(conn, config, plan, moment, log)
-        items = link_items(conn, config, plan, milestones, moment, everything=relink)
-        scope_changed = _record_scope(
-            conn, plan.project_ids, plan.new_projects, log, items.milestones_touched
-        )
-        mentions = link_mentions(conn, config, items.placed_ids)
+        with _scan_beside(store, config) as scanned:
+            plan = apply_config(conn, config, moment, log)
+            milestones = link_milestones(conn, config, plan, moment, log)
+            items = link_items(conn, config, plan, milestones, moment, everything=relink)
+            scope_changed = _record_scope(
+                conn, plan.project_ids, plan.new_projects, log, items.milestones_touched
+            )
+            mentions = link_mentions(conn, config, items.placed_ids, scanned)
         risks = sync_risks(conn, config, plan, moment)
         recorded = log.write(conn, moment)
         table = model.table_of(model.Milestone)
@@ -152,6 +155,17 @@ def refresh_plan(
         plan_changes=recorded,
         warnings=tuple(plan.warnings + milestones.warnings),
     )
+
+
+@contextmanager
+def _scan_beside(store: Store, config: Config) -> Iterator[Iterable[ScanBatch] | None]:
+    """Scan commits and pull requests in a thread (``mentions.scan_beside``) where
+    another connection sees this database; None for an in-memory SQLite store."""
+    if in_memory(store.engine.url):
+        yield None
+        return
+    with scan_beside(store.engine, config) as scan:
+        yield scan
 
 
 ANALYSE_SHARE = 0.1
