@@ -248,9 +248,11 @@ def _scan(
         yield ScanBatch(kind, table, sid, fingerprint, ids, hashes, found)
 
 
-AHEAD_BATCHES = 4
-"""Batches ``scan_beside`` may hold scanned before the refresh writes them: its
-memory is their keys, not their texts."""
+AHEAD_BATCHES = 2
+"""Batches ``scan_beside`` may hold scanned before the refresh writes them. What they
+hold is their ids, hashes and keys found, not their texts: about 3 MB for 10,000
+commits, so the thread adds at most three batches to the refresh's memory (the
+first refresh after a 100k-item sync peaked 11 MB higher: docs/plan.md, "Speed")."""
 
 
 def scan_beside(engine: Engine, config: Config) -> Ahead[ScanBatch]:
