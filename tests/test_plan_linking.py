@@ -332,10 +332,10 @@ def test_a_commit_a_sync_rewrites_while_a_refresh_scans_it_is_scanned_again_by_t
     read, go = threading.Event(), threading.Event()
     writing = mentions._write_batch
 
-    def paused(conn: Any, batch: Any) -> None:  # its texts are read, its links not yet written
+    def paused(*args: Any) -> None:  # its texts are read, its links not yet written
         read.set()
         assert go.wait(timeout=60)
-        writing(conn, batch)
+        writing(*args)
 
     monkeypatch.setattr(mentions, "_write_batch", paused)
     done: list[PlanRefresh] = []

@@ -36,10 +36,13 @@ from sqlalchemy import (
     Connection,
     Engine,
     Integer,
+    String,
     Table,
     and_,
+    case,
     delete,
     func,
+    insert,
     literal,
     or_,
     select,
@@ -155,14 +158,26 @@ def link_mentions(
                 links.c.from_id.in_(select(table.c.id).where(table.c.deleted_at.isnot(None))),
             )
         )
-    scanned_records = written = 0
-    for batch in scan_batches(conn, config) if scanned is None else scanned:
-        _write_batch(conn, batch)
-        scanned_records, written = scanned_records + len(batch.ids), written + len(batch.found)
     sources = dict(conn.execute(select(model.Source.name, model.Source.id)).all())
-    return MentionLinks(
-        scanned_records, written, _resolve(conn, _jira_sources(config, sources), placed)
-    )
+    jira = _jira_sources(config, sources)
+    scanned_records = written = 0
+    scratch = Scratch(conn)
+    try:
+        found: Table | None = None
+        for batch in scan_batches(conn, config) if scanned is None else scanned:
+            if found is None:
+                found = scratch.table(
+                    "pmsync_found",
+                    Column("from_id", Integer),
+                    Column("key", String),
+                    Column("key_kind", String),
+                    Column("relation", String),
+                )
+            _write_batch(conn, batch, found, jira)
+            scanned_records, written = scanned_records + len(batch.ids), written + len(batch.found)
+    finally:
+        scratch.close()
+    return MentionLinks(scanned_records, written, _resolve(conn, jira, placed))
 
 
 SCAN_BATCH = 10_000
@@ -274,12 +289,16 @@ def scan_beside(engine: Engine, config: Config) -> Ahead[ScanBatch]:
     return Ahead(batches(), AHEAD_BATCHES, "pmsync-mentions")
 
 
-def _write_batch(conn: Connection, batch: ScanBatch) -> None:
+def _write_batch(conn: Connection, batch: ScanBatch, found: Table, jira: list[int]) -> None:
     """Replace the batch's records' links with the keys found, and stamp their fingerprint.
 
     The stamp goes only on a record whose payload hash is still one the batch
     read: a record that a sync rewrote since it was read (PostgreSQL, another
     source's job) keeps its old fingerprint and is read again by the next refresh.
+    Each link is written pointing at the live item its key names (through the
+    scratch table ``found``), so ``_resolve`` moves only links whose item came,
+    moved or went since: writing every new link and then pointing it took
+    PostgreSQL twice the rows (docs/plan.md, "Speed").
     """
     links = model.table_of(model.WorkItemLink)
     table, dialect = batch.table, conn.dialect.name
@@ -296,20 +315,46 @@ def _write_batch(conn: Connection, batch: ScanBatch) -> None:
         )
         .values(link_fingerprint=table.c.payload_hash + literal(":" + batch.fingerprint))
     )
+    if not batch.found:
+        return
     insert_many(
         conn,
-        links,
+        found,
         [
-            {
-                "from_kind": batch.kind,
-                "from_id": record_id,
-                "source_id": batch.source_id,
-                "key": key,
-                "key_kind": key_kind,
-                "relation": relation,
-            }
+            {"from_id": record_id, "key": key, "key_kind": key_kind, "relation": relation}
             for record_id, key_kind, key, relation in batch.found
         ],
+    )
+    names = ["from_kind", "from_id", "source_id", "key", "key_kind", "relation", "work_item_id"]
+    conn.execute(
+        insert(links).from_select(
+            names,
+            select(
+                literal(batch.kind),
+                found.c.from_id,
+                literal(batch.source_id),
+                found.c.key,
+                found.c.key_kind,
+                found.c.relation,
+                case(
+                    (found.c.key_kind == "jira", _item_named(found.c.key, "jira", None, jira)),
+                    else_=_item_named(found.c.key, "github", batch.source_id, jira),
+                ),
+            ),
+        )
+    )
+    conn.execute(delete(found))
+
+
+def _item_named(key: Any, key_kind: str, source_id: Any, jira: list[int]) -> Any:
+    """Return the live work item ``key`` names, as a scalar subquery: a Jira key's in the
+    Jira sources, a GitHub key's (``owner/repo#n``) in the link's own ``source_id``."""
+    wi = model.table_of(model.WorkItem)
+    where = wi.c.source_id.in_(jira) if key_kind == "jira" else wi.c.source_id == source_id
+    return (
+        select(func.min(wi.c.id))
+        .where(wi.c.key == key, wi.c.deleted_at.is_(None), where)
+        .scalar_subquery()
     )
 
 
@@ -344,17 +389,9 @@ def _resolve(conn: Connection, jira: list[int], placed: Collection[int] | None) 
 
 def _resolve_where(conn: Connection, jira: list[int], maybe: Any) -> int:
     links = model.table_of(model.WorkItemLink)
-    wi = model.table_of(model.WorkItem)
     changed = 0
-    for key_kind, where in (
-        ("jira", wi.c.source_id.in_(jira)),
-        ("github", wi.c.source_id == links.c.source_id),
-    ):
-        target = (
-            select(func.min(wi.c.id))
-            .where(wi.c.key == links.c.key, wi.c.deleted_at.is_(None), where)
-            .scalar_subquery()
-        )
+    for key_kind in ("jira", "github"):
+        target = _item_named(links.c.key, key_kind, links.c.source_id, jira)
         result = conn.execute(
             update(links)
             .where(

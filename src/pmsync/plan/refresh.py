@@ -61,7 +61,11 @@ class PlanRefresh:
     records_scanned: int
     """Commits and pull requests read for work item keys (new or changed ones only)."""
     mention_links_written: int
+    """Links of those records to the keys they name, written pointing at the live
+    work item each key names (or at none, not synced yet)."""
     mention_links_resolved: int
+    """Links written before that now point at another item, or at none: the item
+    their key names came, moved or went."""
     cost_entries_changed: int
     risks_changed: int
     scope_changed: int
