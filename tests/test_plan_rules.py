@@ -571,8 +571,8 @@ def test_commits_and_pull_requests_are_linked_to_the_items_they_name(
 def test_an_in_memory_store_links_commits_though_no_other_connection_sees_it(
     tmp_path: Path,
 ) -> None:
-    """A ``sqlite://`` store lives in its one connection: the refresh scans texts on it,
-    not in a thread beside it (which would open an empty database)."""
+    """A ``sqlite://`` store lives in its one connection (not in WAL mode): the refresh
+    scans texts on it, not in a thread beside it (which would open an empty database)."""
     store = Store.open("sqlite://", var_dir=tmp_path / "var")
     store.upgrade()
     write(store, "jira", [issue("PAY-12")])

@@ -163,17 +163,17 @@ def link_mentions(
     scanned_records = written = 0
     scratch = Scratch(conn)
     try:
-        found: Table | None = None
+        stage: Table | None = None
         for batch in scan_batches(conn, config) if scanned is None else scanned:
-            if found is None:
-                found = scratch.table(
+            if stage is None:
+                stage = scratch.table(
                     "pmsync_found",
                     Column("from_id", Integer),
                     Column("key", String),
                     Column("key_kind", String),
                     Column("relation", String),
                 )
-            _write_batch(conn, batch, found, jira)
+            _write_batch(conn, batch, stage, jira)
             scanned_records, written = scanned_records + len(batch.ids), written + len(batch.found)
     finally:
         scratch.close()
@@ -289,14 +289,14 @@ def scan_beside(engine: Engine, config: Config) -> Ahead[ScanBatch]:
     return Ahead(batches(), AHEAD_BATCHES, "pmsync-mentions")
 
 
-def _write_batch(conn: Connection, batch: ScanBatch, found: Table, jira: list[int]) -> None:
+def _write_batch(conn: Connection, batch: ScanBatch, stage: Table, jira: list[int]) -> None:
     """Replace the batch's records' links with the keys found, and stamp their fingerprint.
 
     The stamp goes only on a record whose payload hash is still one the batch
     read: a record that a sync rewrote since it was read (PostgreSQL, another
     source's job) keeps its old fingerprint and is read again by the next refresh.
     Each link is written pointing at the live item its key names (through the
-    scratch table ``found``), so ``_resolve`` moves only links whose item came,
+    scratch table ``stage``), so ``_resolve`` moves only links whose item came,
     moved or went since: writing every new link and then pointing it took
     PostgreSQL twice the rows (docs/plan.md, "Speed").
     """
@@ -319,7 +319,7 @@ def _write_batch(conn: Connection, batch: ScanBatch, found: Table, jira: list[in
         return
     insert_many(
         conn,
-        found,
+        stage,
         [
             {"from_id": record_id, "key": key, "key_kind": key_kind, "relation": relation}
             for record_id, key_kind, key, relation in batch.found
@@ -331,19 +331,19 @@ def _write_batch(conn: Connection, batch: ScanBatch, found: Table, jira: list[in
             names,
             select(
                 literal(batch.kind),
-                found.c.from_id,
+                stage.c.from_id,
                 literal(batch.source_id),
-                found.c.key,
-                found.c.key_kind,
-                found.c.relation,
+                stage.c.key,
+                stage.c.key_kind,
+                stage.c.relation,
                 case(
-                    (found.c.key_kind == "jira", _item_named(found.c.key, "jira", None, jira)),
-                    else_=_item_named(found.c.key, "github", batch.source_id, jira),
+                    (stage.c.key_kind == "jira", _item_named(stage.c.key, "jira", None, jira)),
+                    else_=_item_named(stage.c.key, "github", batch.source_id, jira),
                 ),
             ),
         )
     )
-    conn.execute(delete(found))
+    conn.execute(delete(stage))
 
 
 def _item_named(key: Any, key_kind: str, source_id: Any, jira: list[int]) -> Any:

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 
 from pmsync import model
 from pmsync.config import Config
@@ -37,7 +37,7 @@ from pmsync.plan.mentions import ScanBatch, link_mentions, scan_beside
 from pmsync.plan.milestones import link_milestones
 from pmsync.plan.progress import milestone_scope
 from pmsync.plan.risks import sync_risks
-from pmsync.store import ANALYSE_AFTER_ROWS, Store, in_memory
+from pmsync.store import ANALYSE_AFTER_ROWS, Store
 
 _PG_REFRESH_LOCK = 0x706D706C  # "pmpl", with the schema: SQLite writers already take turns
 
@@ -123,7 +123,7 @@ def refresh_plan(
             )
             # Grouping a few million candidates spills to disk with the default 4 MB.
             conn.execute(text("SET LOCAL work_mem = '128MB'"))
-        with _scan_beside(store, config) as scanned:
+        with _scan_beside(store, conn, config) as scanned:
             plan = apply_config(conn, config, moment, log)
             milestones = link_milestones(conn, config, plan, moment, log)
             items = link_items(conn, config, plan, milestones, moment, everything=relink)
@@ -162,10 +162,17 @@ def refresh_plan(
 
 
 @contextmanager
-def _scan_beside(store: Store, config: Config) -> Iterator[Iterable[ScanBatch] | None]:
-    """Scan commits and pull requests in a thread (``mentions.scan_beside``) where
-    another connection sees this database; None for an in-memory SQLite store."""
-    if in_memory(store.engine.url):
+def _scan_beside(
+    store: Store, conn: Connection, config: Config
+) -> Iterator[Iterable[ScanBatch] | None]:
+    """Scan commits and pull requests in a thread (``mentions.scan_beside``), or None
+    to scan them on ``conn``: SQLite not in WAL mode (an in-memory store, whose
+    database no other connection sees, or a file system without WAL), where the
+    thread's open read would hold off the refresh's own writes."""
+    if (
+        conn.dialect.name == "sqlite"
+        and conn.exec_driver_sql("PRAGMA journal_mode").scalar() != "wal"
+    ):
         yield None
         return
     with scan_beside(store.engine, config) as scan:
