@@ -122,10 +122,11 @@ def upsert_ready_rows(url: str, pages: Sequence[Any]) -> float:
     into an empty database: exactly the rows executemany inserts, so the ratio
     is the price of upserting rather than inserting.
     """
+    from pmsync.rows import sort_records
     from pmsync.store import Store
-    from pmsync.upsert import KINDS, PageCounts, _sort, _write_kind
+    from pmsync.upsert import KINDS, ROW_SPECS, PageCounts, _write_kind
 
-    ready = [_sort(page.records, True).rows for page in pages]
+    ready = [sort_records(page.records, ROW_SPECS, True).rows for page in pages]
     store = Store.open(url, var_dir=VAR)
     store.upgrade()
     source_id = store.source_id(SOURCE)
@@ -145,11 +146,12 @@ def upsert_ready_rows(url: str, pages: Sequence[Any]) -> float:
 
 def rows_of(pages: Sequence[Any], now: datetime) -> list[dict[str, list[dict[str, Any]]]]:
     """Return, per page, the rows per table ``write_page`` would insert."""
-    from pmsync.upsert import KINDS, _sort
+    from pmsync.rows import sort_records
+    from pmsync.upsert import KINDS, ROW_SPECS
 
     out = []
     for page in pages:
-        sorted_page = _sort(page.records)
+        sorted_page = sort_records(page.records, ROW_SPECS)
         tables: dict[str, list[dict[str, Any]]] = {}
         for kind, rows in sorted_page.rows.items():
             tables[KINDS[kind].table.name] = [

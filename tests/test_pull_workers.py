@@ -41,10 +41,11 @@ from pmsync.pull_workers import (
     send_message,
 )
 from pmsync.records import Page
+from pmsync.rows import DumpedJSON, SortedPage, sort_records, sorted_page
 from pmsync.sandbox.faults import FaultPlan
 from pmsync.store import Store
 from pmsync.sync import StreamResult, SyncReport, sync_configured
-from pmsync.upsert import KINDS, DumpedJSON, SortedPage, _sort, sorted_page
+from pmsync.upsert import KINDS, ROW_SPECS
 
 JIRA_SEARCH = ("/rest/api/2/search/jql", "/rest/api/3/search/jql")
 
@@ -133,18 +134,18 @@ def test_a_sync_in_worker_processes_stores_what_a_sync_in_threads_does(
     import pmsync.upsert
 
     made_here: list[int] = []
-    sort = pmsync.upsert._sort
+    sort = pmsync.upsert.sort_records
 
-    def counted(records: Any, predump: bool = False) -> Any:
+    def counted(records: Any, specs: Any, predump: bool = False) -> Any:
         made_here.extend(1 for _ in records)
-        return sort(records, predump)
+        return sort(records, specs, predump)
 
     with (
         caplog.at_level(logging.DEBUG),
         caplog.at_level(logging.DEBUG, logger="urllib3"),
         pytest.MonkeyPatch.context() as patch,
     ):
-        patch.setattr(pmsync.upsert, "_sort", counted)
+        patch.setattr(pmsync.upsert, "sort_records", counted)
         processes = world.sync(in_workers, full=True, pull_processes=True)
     assert sorted(w.context.source_name for w in workers) == sorted(world.config.sources)
     stored = contents(in_workers)
@@ -162,7 +163,7 @@ def test_a_sync_in_worker_processes_stores_what_a_sync_in_threads_does(
     made_here.clear()
     alone = reference_store(tmp_path, "alone")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pmsync.upsert, "_sort", counted)
+        patch.setattr(pmsync.upsert, "sort_records", counted)
         report = world.sync(alone, full=True, only=["github"], pull_processes=True)
     assert len(made_here) == read(report) > 100
     alone.close()
@@ -450,10 +451,11 @@ def test_every_record_a_connector_yields_crosses_the_pipe_unchanged(world: Sandb
                         assert set(again.complete_ids[kind]) == set(ids)
                     seen.update(type(r) for r in page.records)
                     if page.records:  # made into rows in the worker, as the store makes them
-                        rows = across_the_pipe(sorted_page(page))
+                        rows = across_the_pipe(sorted_page(page, ROW_SPECS))
                         assert type(rows) is SortedPage and rows.rows is not None
                         assert rows.records == () and rows.cursor == page.cursor
-                        assert as_written(rows.rows) == as_written(_sort(page.records, True))
+                        here = sort_records(page.records, ROW_SPECS, True)
+                        assert as_written(rows.rows) == as_written(here)
         finally:
             connector.close()
     assert len(seen) >= 6, seen  # items, changes, worklogs, milestones, commits, PRs, events

@@ -75,7 +75,7 @@ def write(store: Store, records: Sequence[Record], **page: Any) -> Any:
 def test_rows_a_pull_worker_made_are_stored_as_the_records_would_be(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A worker sends rows with their JSON as text only (``upsert.sorted_page``); written
+    """A worker sends rows with their JSON as text only (``rows.sorted_page``); written
     by the store, or by an engine that serialises JSON itself, they store what the
     records store: the same payload, the same hash."""
     import pickle
@@ -83,7 +83,8 @@ def test_rows_a_pull_worker_made_are_stored_as_the_records_would_be(
     from sqlalchemy import create_engine
 
     import pmsync.upsert
-    from pmsync.upsert import sorted_page, write_records
+    from pmsync.rows import sorted_page
+    from pmsync.upsert import ROW_SPECS, write_records
 
     raw = {"fields": {"summary": "<script>alert(1)</script>", "labels": ["a", "b"]}, "id": "7"}
     records = [item(1, raw=raw), item(2)]
@@ -94,13 +95,14 @@ def test_rows_a_pull_worker_made_are_stored_as_the_records_would_be(
             # statements compiled for this engine, with its own JSON serializer
             fresh.setattr(pmsync.upsert, "_WRITERS", {})
             fresh.setattr(pmsync.upsert, "_STAGED", {})
-            sent = pickle.loads(pickle.dumps(sorted_page(Page(records))))  # as across the pipe
+            # as across the pipe
+            sent = pickle.loads(pickle.dumps(sorted_page(Page(records), ROW_SPECS)))
             counts = write_records(conn, source, "issues", sent.rows, None, None, T0)
     finally:
         own.dispose()
     assert counts.created == 2
     store.write_page("direct", "issues", Page(records), None)
-    sent = pickle.loads(pickle.dumps(sorted_page(Page(records))))
+    sent = pickle.loads(pickle.dumps(sorted_page(Page(records), ROW_SPECS)))
     store.write_page("worker", "issues", sent, None)
     wi = model.WorkItem
     with store.session(readonly=True) as s:

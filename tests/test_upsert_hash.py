@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from pmsync.records import CalendarEvent, PersonRef, Record, WorkItem
-from pmsync.upsert import KINDS, DumpedJSON, json_default, json_dumps, record_row
+from pmsync.rows import DumpedJSON, json_default, json_dumps, record_row
+from pmsync.upsert import ROW_SPECS
 
 AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 RECORDS: list[Record] = [
@@ -71,7 +72,7 @@ def reference_hash(row: dict[str, object]) -> str:
 
 @pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.external_id)
 def test_the_hash_is_the_same_whether_payloads_are_dumped_once_or_twice(record: Record) -> None:
-    spec = KINDS[record.kind]
+    spec = ROW_SPECS[record.kind]
     once, people_once = record_row(record, spec, predump=True)
     twice, people_twice = record_row(record, spec, predump=False)
     assert once["payload_hash"] == twice["payload_hash"]
@@ -98,7 +99,7 @@ def test_a_payload_with_a_huge_integer_is_stored_and_hashed_stably() -> None:
         custom={"serial": 1 << 70},
         raw={"id": "10003", "n": 1 << 70},
     )
-    spec = KINDS[record.kind]
+    spec = ROW_SPECS[record.kind]
     first, _ = record_row(record, spec, predump=True)
     again, _ = record_row(record, spec, predump=False)
     assert first["payload_hash"] == again["payload_hash"] == reference_hash(again)

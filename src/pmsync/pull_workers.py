@@ -61,6 +61,7 @@ from pmsync.errors import (
 )
 from pmsync.processes import connector_modules, fork_server
 from pmsync.records import Page
+from pmsync.rows import RowSpec, sorted_page
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,8 @@ class WorkerConnector(Connector):
         connector_class, settings, portable_context = self._job
         mine = self.context.stats  # a new worker counts from zero: add to what came before
         self._base = (mine.requests, mine.not_modified, mine.retries, mine.waited_seconds)
+        from pmsync.upsert import ROW_SPECS  # loaded here already: this process writes
+
         levels = _levels(portable_context.logger)
         environ = dict(os.environ)
         try:
@@ -190,6 +193,7 @@ class WorkerConnector(Connector):
                     levels,
                     environ,
                     pulling(),
+                    ROW_SPECS,
                 ),
                 name=f"pmsync-pull-{self._name}",
                 daemon=True,
@@ -389,10 +393,13 @@ def _serve(
     levels: tuple[int, int],
     environ: Mapping[str, str],
     pulling: Any,
+    specs: Mapping[str, RowSpec],
 ) -> None:
     """Run in the worker: create the connector, then pull each stream asked for.
 
-    ``pulling`` is the parent's ``pulling()``, the same shared memory.
+    ``pulling`` is the parent's ``pulling()``, the same shared memory; ``specs`` its
+    ``pmsync.upsert.ROW_SPECS``, so that the worker makes rows (``pmsync.rows``)
+    without loading the store's modules.
     """
     import resource
 
@@ -436,7 +443,7 @@ def _serve(
             try:
                 for sent, page in enumerate(connector.pull(stream, cursor, full=full)):
                     if _makes_rows(whole, sent, pulling.value):
-                        page = _sorted(page)
+                        page = sorted_page(page, specs)
                     send(("page", page, counters()))
             except Exception as err:
                 send(("error", _portable_error(err), counters()))
@@ -465,15 +472,6 @@ def _makes_rows(whole: bool, sent: int, pulling: int) -> bool:
     page's wait also lets the other sources' workers start and be counted.
     """
     return whole and sent > 0 and pulling > 1
-
-
-def _sorted(page: Page) -> Page:
-    """Return ``page`` with its records made into the store's rows (``upsert.sorted_page``)."""
-    if not page.records:
-        return page
-    from pmsync.upsert import sorted_page
-
-    return sorted_page(page)
 
 
 _KINDS: tuple[type[SourceError], ...] = (

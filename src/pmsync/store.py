@@ -57,14 +57,13 @@ from pmsync.connectors import Clock, utc_now
 from pmsync.errors import DatabaseUnreachable
 from pmsync.migrations import HEAD
 from pmsync.records import Page
+from pmsync.rows import SortedPage, json_dumps
 from pmsync.upsert import (
     KINDS,
     KindCounts,
     PageCounts,
-    SortedPage,
     WrittenIdentities,
     insert_for,
-    json_dumps,
     upsert_rows,
     write_records,
 )
