@@ -14,7 +14,7 @@ so each is one statement whatever the page's size. The upsert's rows are cut
 into chunks only where the backend's bind-parameter limit forces it (SQLite
 32766, PostgreSQL 65535). Within a page the last record for
 an id wins, a ``Deletion`` included, so the upsert never sees a duplicate key.
-The columns of each kind are declared in ``KINDS``; the mapping walks them.
+The columns of each kind are declared in ``KINDS``; the mapping (``pmsync.rows``) walks them.
 """
 
 from __future__ import annotations
@@ -76,8 +76,6 @@ class KindSpec:
     """What making a record into a row needs of ``table`` (``pmsync.rows``)."""
     scope_column: str | None
     """The column ``Page.scope`` is matched against when reconciling deletions."""
-    renames: Mapping[str, str] = field(default_factory=dict)
-    person_lists: tuple[str, ...] = ()
     time_column: str | None = None
     """The column ``Page.complete_after`` is compared with (calendar events' start)."""
 
@@ -94,7 +92,7 @@ def _spec(
     # SQLAlchemy into a pull worker with the pickled spec.
     columns = frozenset(str(column.key) for column in table.c)
     row = RowSpec(str(table.name), columns, dict(renames or {}), person_lists)
-    return KindSpec(table, row, scope, row.renames, person_lists, time_column)
+    return KindSpec(table, row, scope, time_column)
 
 
 KINDS: dict[str, KindSpec] = {
