@@ -6,8 +6,8 @@ command that reads the configuration imports every connector to validate its
 settings, but none of the client libraries they pull with (PyGithub, the Google
 clients, jira, icalendar); a store already at the newest schema opens without
 Alembic; a pull worker makes the store's rows without loading the store. The
-figures are in docs/benchmarks.md ("Starting a command", and section 1 for
-the worker).
+figures are in docs/benchmarks.md ("Starting a command"; the worker's under
+"The rounds", the sixteenth, and in section 4).
 """
 
 from __future__ import annotations
