@@ -651,6 +651,22 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self._start
 
 
+def machine_cpu_seconds() -> float:
+    """Return the CPU seconds this machine's processes have spent since boot (``/proc/stat``).
+
+    The difference across a run counts every process it keeps busy (the
+    sandbox, the database server, the run's own children): on two cores no run
+    can take less than half of it. ``nan`` where there is no ``/proc/stat``.
+    """
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            ticks = [int(value) for value in stat.readline().split()[1:8]]
+    except OSError:
+        return float("nan")
+    user, nice, system, _idle, _iowait, irq, softirq = ticks
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def ratio(value: float, reference: float) -> str:
     """Return ``value / reference`` as ``1.23x`` (``-`` when undefined)."""
     if not reference:
