@@ -67,7 +67,7 @@ SOURCE_SERVICE = {"jira": "jira", "github": "github", "gcal": "calendar", "ics":
 
 @dataclass
 class Floor:
-    """What the bare client spent: seconds in all and per service, bytes, statuses."""
+    """What a replay spent: seconds in all and per service, CPU, bytes, statuses."""
 
     seconds: float = 0.0
     cpu: float = 0.0
@@ -216,7 +216,7 @@ def parsed_at_once(
     ]
     for child in children:
         child.start()
-    start.wait()
+    start.wait(timeout=600)  # a child that died before it raises BrokenBarrierError here
     cpu = machine_cpu_seconds()
     reports = [results.get(timeout=3600) for _ in children]
     cpu = machine_cpu_seconds() - cpu
@@ -268,6 +268,7 @@ def full_vs_floor(box: SandboxProcess, root: Path, size: Size) -> tuple[str, Syn
     floor = replay(box.endpoints, recorded, ca)
     through_requests = client_replay(box.endpoints, recorded, ca, parse=False)
     parsed = parsed_at_once(box.endpoints, recorded, ca)
+    rows: list[list[str]] = []
 
     def row(label: str, seconds: float, cpu: float, requests: int, size: str, records: int) -> None:
         rows.append(
@@ -284,7 +285,6 @@ def full_vs_floor(box: SandboxProcess, root: Path, size: Size) -> tuple[str, Syn
             ]
         )
 
-    rows: list[list[str]] = []
     for label, spent in (
         ("floor: bare http.client, keep-alive, no parsing", floor),
         ("requests (the clients' HTTP), keep-alive, no parsing", through_requests),
