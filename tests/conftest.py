@@ -137,3 +137,14 @@ def synced(
         yield store
     finally:
         store.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Collect the modules of the slow tests first, keeping every other order as it was.
+
+    ``make test`` hands whole modules to its workers (``--dist=loadscope``) in the
+    order they are collected. The crash tests of ``test_sync_e2e`` and the
+    daemon's (2-3 minutes each on a slow machine) used to start last, and the
+    suite waited for them on one worker while the other sat idle.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

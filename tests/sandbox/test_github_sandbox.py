@@ -369,6 +369,7 @@ def test_advancing_the_clock_reveals_commits_and_closes_issues(sandbox) -> None:
     assert repo.get_issue(500).title == "future"
 
 
+@pytest.mark.slow
 def test_scale_pages_of_100_from_100k_issues_and_200k_commits() -> None:
     clock = NOW
     issues = [
