@@ -147,4 +147,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     daemon's (2-3 minutes each on a slow machine) used to start last, and the
     suite waited for them on one worker while the other sat idle.
     """
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    # By module, not by test: a module's tests stay together, so a module-scoped
+    # fixture is built once in one process too (``make test PYTEST_PARALLEL=``).
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
