@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
 
 from pmsync import model
 from pmsync.config.settings import Person
@@ -129,3 +132,76 @@ def test_two_syncs_that_end_at_once_link_people_without_failing(
     with first.session(readonly=True) as s:
         keys = s.scalars(select(model.Person.key)).all()
     assert sorted(keys) == sorted(p.id for p in people)
+
+
+@pytest.mark.parametrize("db_backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_page_naming_people_waits_for_linking_instead_of_deadlocking(
+    make_store: Callable[..., Store],
+) -> None:
+    """Linking updates every source's identities while another source's sync may be
+    writing pages that upsert its own. The two locked the same rows in orders of
+    their own and PostgreSQL failed one of them on a deadlock (two syncs at once, as
+    the daemon runs them). A page that writes identities now waits for the linking."""
+    linker, writer = make_store(), make_store()  # two syncs' connections to one database
+    writer.write_page(
+        "jira",
+        "issues",
+        Page((item("1", PersonRef("ann", "Ann")), item("2", PersonRef("bob")))),
+        None,
+    )
+    people = [
+        Person(id="ann", name="Ann", aliases={"jira": ["ann"]}),
+        Person(id="bob", name="Bob", aliases={"jira": ["bob"]}),
+    ]
+    inside, go_on = threading.Event(), threading.Event()
+    writer_pids: set[int] = set()
+
+    def pause_before_linking(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE identity"):
+            inside.set()
+            go_on.wait(30)
+
+    def remember_pid(dbapi_conn: Any, *args: Any) -> None:
+        writer_pids.add(dbapi_conn.info.backend_pid)
+
+    event.listen(linker.engine, "before_cursor_execute", pause_before_linking)
+    event.listen(writer.engine, "checkout", remember_pid)
+    failures: list[BaseException] = []
+
+    def run(work: Callable[[], object]) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                work()
+            except BaseException as err:
+                failures.append(err)
+
+        thread = threading.Thread(target=guarded)
+        thread.start()
+        return thread
+
+    linking = run(lambda: link_people(linker, people, {"jira": "jira"}))
+    assert inside.wait(30)
+    renamed = (item("1", PersonRef("ann", "Ann B.")), item("2", PersonRef("bob", "Bob C.")))
+    page = run(lambda: writer.write_page("jira", "issues", Page(renamed), None))
+    waiting = False
+    with linker.engine.connect() as conn:
+        for _ in range(100):
+            waiting = bool(
+                conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%(pids)s)"
+                    " AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
+                    {"pids": list(writer_pids)},
+                ).scalar()
+            )
+            if waiting or not page.is_alive():
+                break
+            time.sleep(0.1)
+    go_on.set()
+    linking.join(60)
+    page.join(60)
+    assert failures == []
+    assert waiting  # the page waited for the linking to end
+    assert owners(writer) == {("jira", "ann"): "ann", ("jira", "bob"): "bob"}
+    with writer.session(readonly=True) as s:
+        names = dict(s.execute(select(model.Identity.login, model.Identity.display_name)).all())
+    assert names == {"ann": "Ann B.", "bob": "Bob C."}

@@ -18,7 +18,10 @@ thousand identities), so it runs after every sync. Two syncs that end at
 once (the daemon's per-source jobs, or replicas) take turns: on PostgreSQL
 an advisory lock, as SQLite writers already do. Without it both could read
 that a person is missing and both insert them; the second failed on the
-unique key, and its job with it.
+unique key, and its job with it. It is the lock under which pages write
+identities too (``pmsync.upsert.IDENTITY_LOCK``): linking updates every
+source's identities while another source's pages may be upserting theirs,
+and the two used to deadlock.
 """
 
 from __future__ import annotations
@@ -26,13 +29,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from pmsync import model
 from pmsync.config.settings import Person as ConfiguredPerson
 from pmsync.store import Store
-
-_PG_PEOPLE_LOCK = 0x706D7065  # "pmpe", with the schema: one linking at a time
+from pmsync.upsert import lock_identities
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,7 @@ def link_people(
     now = store.now()
     created = 0
     with store.session() as s:
-        if s.get_bind().dialect.name == "postgresql":
-            s.execute(
-                text("SELECT pg_advisory_xact_lock(:k, hashtext(current_schema()))"),
-                {"k": _PG_PEOPLE_LOCK},
-            )
+        lock_identities(s.connection())
         existing = {
             p.key: p for p in s.scalars(select(model.Person).where(model.Person.key.isnot(None)))
         }

@@ -44,6 +44,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -785,9 +786,34 @@ class IdentityPage:
         self._staged.clear()
 
 
+IDENTITY_LOCK = 0x706D7065
+"""PostgreSQL's transaction-level advisory lock (with the schema) over ``identity`` rows.
+
+Linking people (``pmsync.people.link_people``) updates every source's
+identities in one transaction, while another source's sync may be writing
+pages that upsert that source's identities. Both lock the rows they touch, in
+orders of their own, and two syncs at once (the daemon's per-source jobs) met
+in a deadlock that failed one of them. Whoever writes identity rows takes this
+lock first, so they take turns; the pages that write identities are few (an
+account is written at most once an hour), and take it as late as they can.
+"""
+
+
+_LOCK_IDENTITIES = text("SELECT pg_advisory_xact_lock(:k, hashtext(current_schema()))")
+
+
+def lock_identities(conn: Connection) -> None:
+    """Wait for ``IDENTITY_LOCK`` on PostgreSQL; held until the transaction ends."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_IDENTITIES, {"k": IDENTITY_LOCK})
+
+
 def _upsert_identities(
     conn: Connection, source_id: int, people: Mapping[str, PersonRef], now: datetime
 ) -> None:
+    if not people:
+        return
+    lock_identities(conn)
     table = model.table_of(model.Identity)
     rows = [
         {
@@ -845,10 +871,6 @@ def write_records(
         unscoped = sorted(k for k in complete_ids or {} if KINDS[k].scope_column is None)
         if unscoped:
             raise StoreError(f"record kinds {unscoped} cannot be reconciled within a scope")
-    people = (
-        page.people if identities is None else identities.unwritten(source_id, page.people, now)
-    )
-    _upsert_identities(conn, source_id, people, now)
     # Nearly always nothing of the source is in quarantine: one cheap look spares
     # a DELETE with every id of the page for each kind.
     held = bool(page.rows) and _any_quarantined(conn, source_id)
@@ -868,4 +890,9 @@ def write_records(
     _quarantine(conn, source_id, stream, page.quarantined.values(), now)
     for kind, _ in page.quarantined:
         counts.of(kind).quarantined += 1
+    # Last, so the identity lock (``IDENTITY_LOCK``) is held from here to the commit only.
+    people = (
+        page.people if identities is None else identities.unwritten(source_id, page.people, now)
+    )
+    _upsert_identities(conn, source_id, people, now)
     return counts
